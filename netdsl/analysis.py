@@ -1,0 +1,223 @@
+"""The static analyzer: shapes, parameter counts, MACs and receptive fields, without Keras.
+
+It runs every layer's `apply` on a graph whose tensors are shape records. Each op contributes
+one row, named as Keras would name it, so `netdsl check` and `model.summary()` line up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from netdsl.diagnostics import Diagnostic, NetdslError, Source
+from netdsl.ir import Layer, Network, Span
+from netdsl.layers.base import Op, ReceptiveField, Shape, ShapeError, fmt_shape
+
+
+class LayerReport(BaseModel):
+    """One Keras layer of the built model."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    type: str
+    output_shape: tuple[int | None, ...]
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+    receptive_field: tuple[int, int] | None = None  # (size, jump) along the height axis
+    receptive_field_2d: tuple[tuple[int, int], tuple[int, int]] | None = None  # ((h, w) size, (h, w) jump)
+    inputs: tuple[str, ...] = ()
+    line: int | None = None
+    column: int | None = None
+    source: str = ""  # the netdsl kind this layer came from
+
+
+class Report(BaseModel):
+    """What `netdsl check --json` prints for one file."""
+
+    model_config = ConfigDict(frozen=True)
+    file: str | None = None
+    name: str
+    input_shape: tuple[int | None, ...]
+    output_shape: tuple[int | None, ...]
+    layers: list[LayerReport]
+    total_params: int
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+    flops: int  # 2 * MACs, the usual convention
+    param_bytes: int  # float32 storage of all parameters
+    warnings: list[dict] = []
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+    def to_dict(self) -> dict:
+        return json.loads(self.model_dump_json())
+
+
+@dataclass(frozen=True)
+class Node:
+    """A tensor in the shape graph: its shape, receptive field and producing layer's name."""
+
+    shape: Shape
+    receptive_field: ReceptiveField | None
+    name: str
+
+
+class Namer:
+    """Keras's automatic layer names for a fresh session: conv2d, conv2d_1, conv2d_2, ..."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, prefix: str) -> str:
+        n = self.counts.get(prefix, 0)
+        self.counts[prefix] = n + 1
+        return prefix if n == 0 else f"{prefix}_{n}"
+
+
+class ShapeGraph:
+    """A Graph whose tensors are `Node`s; records one `LayerReport` per op."""
+
+    def __init__(self, trainable: Callable[[int, str], bool] | None = None) -> None:
+        self.rows: list[LayerReport] = []
+        self.warnings: list[Diagnostic] = []
+        self.namer = Namer()
+        self.layer: Layer | None = None
+        self.trainable = trainable or (lambda index, name: True)
+
+    def input(self, shape: Shape, span: Span | None) -> Node:
+        name = "input_layer"
+        self.namer.counts["input_layer"] = 1
+        field = ReceptiveField() if len(shape) == 3 else None
+        self.rows.append(_row(name, "InputLayer", shape, 0, 0, 0, field, (), span, "input"))
+        return Node(shape, field, name)
+
+    def call(self, op: Op, *inputs: Node) -> Node:
+        layer = self.layer
+        span = layer.span if layer else None
+        shapes = [node.shape for node in inputs]
+        try:
+            shape = op.output_shape(*shapes)
+        except ShapeError as err:
+            raise NetdslError(
+                [Diagnostic(err.code, f"{layer.kind if layer else op.prefix}: {err.message}", span, help=err.help)]
+            ) from None
+        name = self.namer(op.prefix)
+        trainable = self.trainable(len(self.rows), name)
+        params = trainable_count = 0
+        for weight in op.weights(*shapes):
+            params += weight.size
+            trainable_count += weight.size if (weight.trainable and trainable) else 0
+        for code, message in op.warnings(*shapes):
+            self.warnings.append(Diagnostic(code, message, span, severity="warning"))
+        field = op.receptive_field(*(node.receptive_field for node in inputs))
+        row = _row(
+            name, op.keras_class, shape, params, trainable_count, op.macs(shape, *shapes), field,
+            tuple(node.name for node in inputs), span, layer.kind if layer else "",
+        )  # fmt: skip
+        self.rows.append(row)
+        return Node(shape, field, name)
+
+
+def _row(
+    name: str, type_: str, shape: Shape, params: int, trainable: int, macs: int,
+    field: ReceptiveField | None, inputs: tuple[str, ...], span: Span | None, source: str,
+) -> LayerReport:  # fmt: skip
+    return LayerReport.model_construct(
+        name=name,
+        type=type_,
+        output_shape=(None, *shape),
+        params=params,
+        trainable_params=trainable,
+        non_trainable_params=params - trainable,
+        macs=macs,
+        receptive_field=(field.size[0], field.jump[0]) if field else None,
+        receptive_field_2d=(field.size, field.jump) if field else None,
+        inputs=inputs,
+        line=span.line if span else None,
+        column=span.column if span else None,
+        source=source,
+    )
+
+
+FINAL = frozenset({"softmax", "sigmoid", "log_softmax"})
+
+
+def _trailing_warnings(net: Network) -> Iterable[Diagnostic]:
+    """W401: layers after the activation that ends a classifier (Keras accepts them)."""
+    seen_final = False
+    for layer in net.layers:
+        post = getattr(layer, "post", ()) or ((getattr(layer, "function", None),) if layer.kind == "activation" else ())
+        if seen_final and layer.kind not in ("dropout",):
+            yield Diagnostic(
+                "W401",
+                f"{layer.kind} comes after the final softmax/sigmoid; the classifier's probabilities are changed again",
+                layer.span,
+                severity="warning",
+                help="move the softmax/sigmoid to the last layer",
+            )
+            return
+        if FINAL.intersection(post):
+            seen_final = True
+
+
+def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -> Report:
+    """Shapes, counts, MACs and receptive fields of every layer; raise NetdslError if it cannot build.
+
+    `trainable(index, name)` says whether the layer at that position of `model.layers` trains
+    (freezing); by default all do.
+    """
+    source = Source(net.source, net.file or "<string>")
+    if net.input_shape is None:
+        raise NetdslError(
+            [
+                Diagnostic(
+                    "E301",
+                    "no input shape: start the spec with `input HxWxC` (e.g. `input 32x32x3`)",
+                    None,
+                    help="or pass --input 32x32x3 to netdsl check",
+                )
+            ],
+            source,
+        )
+    if not net.layers:
+        raise NetdslError([Diagnostic("E305", "the network has no layers", net.input_span)], source)
+    graph = ShapeGraph(trainable)
+    x = graph.input(net.input_shape, net.input_span)
+    try:
+        for layer in net.layers:
+            graph.layer = layer
+            x = layer.apply(x, graph)
+    except NetdslError as err:
+        err.source = source
+        raise
+    rows = graph.rows
+    total = sum(r.params for r in rows)
+    trainable_total = sum(r.trainable_params for r in rows)
+    macs = sum(r.macs for r in rows)
+    warnings = [*graph.warnings, *_trailing_warnings(net)]
+    return Report(
+        file=net.file,
+        name=net.name,
+        input_shape=(None, *net.input_shape),
+        output_shape=(None, *x.shape),
+        layers=rows,
+        total_params=total,
+        trainable_params=trainable_total,
+        non_trainable_params=total - trainable_total,
+        macs=macs,
+        flops=2 * macs,
+        param_bytes=4 * total,
+        warnings=[w.to_dict() for w in warnings],
+    )
+
+
+def format_shape(shape: tuple[int | None, ...]) -> str:
+    """`(None, 32, 32, 3)`."""
+    return fmt_shape(tuple(shape[1:]))  # type: ignore[arg-type]

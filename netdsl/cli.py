@@ -1,0 +1,121 @@
+"""The `netdsl` command. Thin: parse options, call the library, render, choose the exit code.
+
+Exit codes: 0 success, 1 a bad spec (or bad data), 2 bad usage (click's own).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+import netdsl
+from netdsl.diagnostics import CODES, Diagnostic, NetdslError, Source, render, render_all
+from netdsl.ir import Span
+from netdsl.render import summary_table
+
+
+def _color(stream: object = None) -> bool:
+    stream = stream or sys.stderr
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def report_error(err: NetdslError) -> None:
+    """Render every diagnostic of a NetdslError on stderr."""
+    click.echo(render_all(err.diagnostics, err.source, color=_color()), err=True)
+    errors = sum(d.severity == "error" for d in err.diagnostics)
+    if errors > 1:
+        click.echo(f"\n{errors} errors", err=True)
+
+
+def render_warnings(warnings: list[dict], source: Source) -> None:
+    for w in warnings:
+        span = Span(line=w["line"], column=w["column"]) if "line" in w else None
+        diag = Diagnostic(w["code"], w["message"], span, severity="warning", help=w.get("help"))
+        click.echo(render(diag, source, color=_color()), err=True)
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """`32x32x3` -> (32, 32, 3); click's BadParameter (exit 2) for anything else."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(n) for n in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise click.BadParameter(f"expected a shape such as 32x32x3, got {text!r}", param_hint="--input")
+    return shape
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(netdsl.__version__, prog_name="netdsl")
+def main() -> None:
+    """netdsl: describe a network in a few lines, check its shapes and counts, train it."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON (a list for several files).")
+@click.option("--input", "input_shape", metavar="HxWxC", help="Set or override the input shape, e.g. 32x32x3.")
+@click.option("--max-rows", type=click.IntRange(min=2), default=200, show_default=True,
+              help="Rows of the table to show for very deep networks.")  # fmt: skip
+def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_rows: int) -> None:
+    """Analyze specs: per-layer shapes, parameters, MACs and receptive fields. Never loads TensorFlow."""
+    shape = parse_shape(input_shape)
+    reports, failed = [], False
+    for file in files:
+        try:
+            report = netdsl.check(file, input_shape=shape)
+        except NetdslError as err:
+            report_error(err)
+            failed = True
+            continue
+        reports.append(report)
+        if not as_json:
+            click.echo(summary_table(report, max_rows=max_rows))
+            render_warnings(report.warnings, Source(file.read_text(encoding="utf-8", errors="replace"), str(file)))
+            if len(files) > 1:
+                click.echo()
+    if as_json and reports:
+        data = [r.to_dict() for r in reports]
+        click.echo(json.dumps(data[0] if len(files) == 1 else data, indent=2))
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+def layers() -> None:
+    """List the layer kinds and directives, with an example of each."""
+    from netdsl.ir import REGISTRY
+
+    for kind, cls in sorted(REGISTRY.items()):
+        words = ", ".join(cls.words) if cls.words else kind
+        click.echo(f"{kind:10} {cls.summary}")
+        if cls.words:
+            click.echo(f"{'':10} words: {words}")
+        click.echo(f"{'':10} e.g. {cls.syntax.example or kind}")
+    click.echo("\ndirectives: input 32x32x3 | train adam lr=0.01 batch=256 epochs=10 | augment shift=0.1 flip")
+    click.echo("blocks:     repeat N [ ... ] | repeat [ ... ] for w in 20,40,80")
+
+
+@main.command()
+@click.argument("code")
+def explain(code: str) -> None:
+    """Explain an error code such as E304."""
+    code = code.upper()
+    if code not in CODES:
+        raise click.BadParameter(f"unknown code {code!r}; codes: {', '.join(CODES)}", param_hint="CODE")
+    click.echo(f"{code}: {CODES[code]}")
+    docs = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
+    if docs.exists():
+        text = docs.read_text(encoding="utf-8")
+        start = text.find(f"## {code}")
+        if start >= 0:
+            end = text.find("\n## ", start + 1)
+            click.echo(text[start : end if end > 0 else None].split("\n", 1)[1].strip())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,131 @@
+"""Diagnostics: one value type for every error and warning, rendered in one place.
+
+The library raises `NetdslError` carrying a list of `Diagnostic`s; the CLI renders them
+(`file:line:col: error[E101]: ...`, the source line, a caret, notes and help) and picks the
+exit code. Codes are stable: `netdsl explain CODE` and docs/errors.md describe each one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from netdsl.ir import Span
+
+Severity = Literal["error", "warning"]
+
+# Stable codes. The one-line title is what `netdsl explain` prints first; docs/errors.md has more.
+CODES: dict[str, str] = {
+    "E001": "cannot read file",
+    "E101": "unknown layer or directive",
+    "E102": "unexpected token",
+    "E103": "unexpected character",
+    "E104": "unexpected end of input",
+    "E201": "invalid argument value",
+    "E202": "unknown argument",
+    "E203": "missing argument",
+    "E204": "argument given twice",
+    "E205": "undefined or misused variable",
+    "E206": "bad input shape",
+    "E207": "program too large",
+    "E208": "invalid directive",
+    "E301": "missing input shape",
+    "E302": "wrong tensor rank",
+    "E303": "spatial size shrinks to zero",
+    "E304": "shapes of a residual add differ",
+    "E305": "empty network",
+    "W401": "layer after the final softmax/sigmoid",
+    "W402": "dense layer on an unpooled feature map",
+    "W403": "dropout or activation as the very first layer",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A located message: the unit of every error and warning netdsl reports."""
+
+    code: str
+    message: str
+    span: Span | None = None
+    severity: Severity = "error"
+    notes: tuple[str, ...] = ()
+    help: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (used by `netdsl check --json`)."""
+        out: dict = {"code": self.code, "severity": self.severity, "message": self.message}
+        if self.span is not None:
+            out["line"], out["column"] = self.span.line, self.span.column
+        if self.help:
+            out["help"] = self.help
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
+@dataclass
+class NetdslError(Exception):
+    """Raised by the library when a spec is bad; carries every diagnostic that was found."""
+
+    diagnostics: list[Diagnostic]
+    source: Source | None = None
+
+    def __str__(self) -> str:
+        return render_all(self.diagnostics, self.source, color=False)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A spec's text and the name to show for it in messages."""
+
+    text: str
+    name: str = "<string>"
+    lines: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    def line(self, number: int) -> str:
+        if not self.lines:
+            object.__setattr__(self, "lines", self.text.splitlines())
+        return self.lines[number - 1] if 0 < number <= len(self.lines) else ""
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate to a misspelt word, as a help line, or None."""
+    best = difflib.get_close_matches(word.lower(), list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{best[0]}'?" if best else None
+
+
+def render(diag: Diagnostic, source: Source | None, color: bool = False) -> str:
+    """`file:line:col: error[CODE]: message`, then the source line with a caret under the span."""
+    bold, red, yellow, blue, reset = ("\033[1m", "\033[31m", "\033[33m", "\033[34m", "\033[0m") if color else ("",) * 5
+    tint = red if diag.severity == "error" else yellow
+    name = source.name if source else "<string>"
+    where = f"{name}:{diag.span.line}:{diag.span.column}" if diag.span else name
+    out = [f"{bold}{where}: {tint}{diag.severity}[{diag.code}]{reset}{bold}: {diag.message}{reset}"]
+    if diag.span and source:
+        text = source.line(diag.span.line)
+        if len(text) > 200:  # keep the caret readable on huge one-line specs
+            start = max(0, diag.span.column - 80)
+            text, offset = text[start : start + 160], start
+        else:
+            offset = 0
+        gutter = f"{diag.span.line} | "
+        width = 1
+        if diag.span.end_line == diag.span.line and diag.span.end_column > diag.span.column:
+            width = diag.span.end_column - diag.span.column
+        caret_col = diag.span.column - 1 - offset
+        width = max(1, min(width, max(1, len(text) - caret_col)))
+        out.append(f"{blue}{gutter}{reset}{text.expandtabs(1)}")
+        out.append(f"{blue}{' ' * (len(gutter) - 2)}| {reset}{' ' * caret_col}{tint}{'^' * width}{reset}")
+    for note in diag.notes:
+        out.append(f"  {blue}note:{reset} {note}")
+    if diag.help:
+        out.append(f"  {blue}help:{reset} {diag.help}")
+    return "\n".join(out)
+
+
+def render_all(diags: Iterable[Diagnostic], source: Source | None, color: bool = False) -> str:
+    """Render several diagnostics, blank-line separated, in source order."""
+    ordered = sorted(diags, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
+    return "\n\n".join(render(d, source, color) for d in ordered)

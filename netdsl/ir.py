@@ -1,0 +1,178 @@
+"""The IR: validated, frozen Pydantic models shared by every stage.
+
+Two levels:
+- the *surface program* (`Command`, `Repeat`, `Argument`): what the parser saw, with spans, before
+  variables and `repeat` are resolved. Plain dataclasses; they only live between parse and lower.
+- the *network* (`Network` holding `Layer` nodes): what the analyzer, the compiler and the emitter
+  read. Pydantic models with a discriminated union of layer kinds built from the layer registry,
+  so JSON in and out (and a misspelt kind's list of valid kinds) come for free.
+
+Layer classes register themselves by subclassing `Layer`; `netdsl.layers` imports them all and
+then completes `Network`'s union (see `netdsl/layers/__init__.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+if TYPE_CHECKING:  # only for annotations: the analyzer and compiler supply real graphs
+    from netdsl.layers.base import Graph, Tensor
+
+
+class Span(BaseModel):
+    """Where a node came from in the source: 1-based line and column, end exclusive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    line: int
+    column: int
+    end_line: int = 0
+    end_column: int = 0
+
+
+# ---------------------------------------------------------------- surface program
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One argument as written: `10`, `k3`, `same`, `l2=1e-6`, `freeze<142`, `32x32x3`.
+
+    `value` is an int, float, str (a bare word or a quoted string) or a tuple of ints (a shape).
+    `key`/`op` are set for `key=value` and `key<value`.
+    """
+
+    value: Any
+    span: Span
+    key: str | None = None
+    op: Literal["=", "<"] | None = None
+    quoted: bool = False
+
+    @property
+    def is_word(self) -> bool:
+        return isinstance(self.value, str) and not self.quoted and self.key is None
+
+    def text(self) -> str:
+        """The argument roughly as the user wrote it, for messages."""
+        value = "x".join(map(str, self.value)) if isinstance(self.value, tuple) else self.value
+        value = f'"{value}"' if self.quoted else value
+        return f"{self.key}{self.op}{value}" if self.key else str(value)
+
+
+@dataclass(frozen=True)
+class Command:
+    """`word arg arg ...`: a layer, an activation used as a layer, or a directive."""
+
+    word: str
+    args: tuple[Argument, ...]
+    span: Span  # the word's span
+    end: Span  # the span of the whole statement
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """`repeat N [body]` or `repeat [body] for var in v1,v2,...`."""
+
+    body: tuple[Command | Repeat, ...]
+    span: Span
+    count: Argument | None = None
+    var: str | None = None
+    var_span: Span | None = None
+    values: tuple[Argument, ...] = ()
+
+
+Statement = Union[Command, Repeat]
+
+
+# ---------------------------------------------------------------- layers
+
+REGISTRY: dict[str, type[Layer]] = {}
+"""kind -> Layer class, filled by subclassing."""
+
+WORDS: dict[str, type[Layer]] = {}
+"""statement word -> Layer class (`conv` -> Conv, `relu` -> Activation, ...)."""
+
+
+class Layer(BaseModel):
+    """Base of every layer node: data and validation only.
+
+    A subclass declares `kind` (a Literal), its fields, a `syntax` saying how arguments bind to
+    fields, and `apply`, which describes the layer as calls on a graph of primitive ops. The
+    analyzer, the compiler and the emitter each provide a graph, so `apply` is written once.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    span: Span | None = None
+
+    words: ClassVar[tuple[str, ...]] = ()
+    syntax: ClassVar[Any] = None  # a netdsl.layers.base.Syntax
+    summary: ClassVar[str] = ""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        kind = cls.model_fields["kind"].default
+        if isinstance(kind, str):
+            REGISTRY[kind] = cls
+            for word in cls.words or (kind,):
+                WORDS[word] = cls
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        """Describe this layer as primitive ops on `graph`; return the output tensor."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_word(cls, word: str) -> dict[str, Any]:
+        """Fields implied by the statement's word itself (`relu` -> function='relu')."""
+        return {}
+
+
+# ---------------------------------------------------------------- directives
+
+
+class Augment(BaseModel):
+    """Training-time augmentation, the seed's ImageDataGenerator options as Keras layers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    shift: float = Field(0.0, ge=0, lt=1)
+    flip: bool = False
+    vflip: bool = False
+    shear: float = Field(0.0, ge=0, lt=1)
+    zoom: float = Field(0.0, ge=0, lt=1)
+    rotation: float = Field(0.0, ge=0, le=1)
+
+
+class TrainConfig(BaseModel):
+    """Training defaults written in the spec (`train ...`, `augment ...`); the CLI overrides them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    lr: float = Field(0.001, gt=0, le=10)
+    schedule: Literal["constant", "step", "cosine", "onecycle"] = "constant"
+    epochs: PositiveInt = 10
+    batch: PositiveInt = 32
+    momentum: float = Field(0.9, ge=0, lt=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int | None = Field(None, ge=1)
+    augment: Augment = Augment()
+
+
+class Network(BaseModel):
+    """A lowered program: input shape, a flat list of layers, training defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    input_shape: tuple[PositiveInt, ...] | None = None
+    input_span: Span | None = None
+    layers: list[AnyLayer] = Field(default_factory=list)  # noqa: F821  (completed in netdsl.layers)
+    training: TrainConfig = TrainConfig()
+    name: str = "model"
+    file: str | None = None
+    source: str = Field("", repr=False)  # the spec's text, for messages and for run directories
+
+    def with_input(self, shape: tuple[int, ...]) -> Network:
+        """A copy with another input shape (`netdsl check --input`)."""
+        return self.model_copy(update={"input_shape": tuple(shape), "input_span": None})

@@ -1,0 +1,14 @@
+"""The layer kinds, one file per family. Importing this package registers them all and completes
+the IR's discriminated union, so `Network.layers` accepts exactly the registered kinds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import Field
+
+from netdsl import ir
+from netdsl.layers import activation, conv, dense, norm, pooling  # noqa: F401  (registration)
+
+AnyLayer = Annotated[Union[tuple(ir.REGISTRY.values())], Field(discriminator="kind")]  # type: ignore[valid-type]
+ir.Network.model_rebuild(_types_namespace={"AnyLayer": AnyLayer})

@@ -1,0 +1,116 @@
+"""Fully connected layers: `dense N` and `flatten`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, PositiveInt
+
+from netdsl.ir import Layer
+from netdsl.layers.activation import POST_WORDS, PostOp, apply_post
+from netdsl.layers.base import (
+    Graph,
+    Op,
+    ReceptiveField,
+    Shape,
+    ShapeError,
+    Syntax,
+    Tensor,
+    Weight,
+    fmt_shape,
+)
+
+
+@dataclass(frozen=True)
+class DenseOp(Op):
+    units: int
+    use_bias: bool = True
+    l2: float = 0.0
+    keras_class: ClassVar[str] = "Dense"
+    prefix: ClassVar[str] = "dense"
+
+    def output_shape(self, *inputs: Shape) -> Shape:
+        if not inputs[0]:
+            raise ShapeError("E302", "dense needs an input with at least one axis besides the batch")
+        # Keras's Dense acts on the last axis only: (H, W, C) -> (H, W, units).
+        return (*inputs[0][:-1], self.units)
+
+    def weights(self, *inputs: Shape) -> list[Weight]:
+        kernel = Weight("kernel", (inputs[0][-1], self.units))
+        return [kernel, Weight("bias", (self.units,))] if self.use_bias else [kernel]
+
+    def macs(self, output: Shape, *inputs: Shape) -> int:
+        return math.prod(inputs[0]) * self.units
+
+    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
+        return inputs[0]  # pointwise on a feature map; None on a vector
+
+    def warnings(self, *inputs: Shape) -> list[tuple[str, str]]:
+        if len(inputs[0]) > 1:
+            return [(
+                "W402",
+                f"dense on the unpooled {fmt_shape(inputs[0])} acts on the last axis only "
+                f"(output {fmt_shape(self.output_shape(*inputs))}); add `flatten`, `gmp` or `gap` "
+                "before it if you meant a classifier",
+            )]  # fmt: skip
+        return []
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"units": self.units} if self.use_bias else {"units": self.units, "use_bias": False}
+
+    def to_keras(self, keras: Any, name: str) -> Any:
+        regularizer = keras.regularizers.L2(self.l2) if self.l2 else None
+        return keras.layers.Dense(name=name, kernel_regularizer=regularizer, **self.keras_args())
+
+    def to_source(self, name: str) -> str:
+        source = super().to_source(name)
+        if self.l2:
+            source = source.replace("name=", f"kernel_regularizer=regularizers.L2({self.l2!r}), name=")
+        return source
+
+
+class Dense(Layer):
+    """`dense N [nobias] [l2=X] [activation|bn ...]`: Keras Dense, then the activations written."""
+
+    kind: Literal["dense"] = "dense"
+    units: PositiveInt
+    bias: bool = True
+    l2: float = Field(0.0, ge=0)
+    post: tuple[PostOp, ...] = ()
+
+    syntax: ClassVar[Syntax] = Syntax(
+        positional=("units",),
+        flags={"nobias": ("bias", False), "bias": ("bias", True)},
+        sequence=("post", POST_WORDS),
+        aliases={"use_bias": "bias"},
+        example="dense 10 softmax",
+    )
+    summary: ClassVar[str] = "fully connected layer on the last axis"
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        return apply_post(graph, graph.call(DenseOp(self.units, self.bias, self.l2), x), self.post)
+
+
+@dataclass(frozen=True)
+class FlattenOp(Op):
+    keras_class: ClassVar[str] = "Flatten"
+    prefix: ClassVar[str] = "flatten"
+
+    def output_shape(self, *inputs: Shape) -> Shape:
+        return (math.prod(inputs[0]),)
+
+    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
+        return None
+
+
+class Flatten(Layer):
+    """`flatten`: a feature map to a vector."""
+
+    kind: Literal["flatten"] = "flatten"
+    syntax: ClassVar[Syntax] = Syntax(example="flatten")
+    summary: ClassVar[str] = "reshape to a vector"
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        return graph.call(FlattenOp(), x)

@@ -1,0 +1,309 @@
+"""Surface program -> Network: resolve variables, expand `repeat`, bind arguments to layer fields.
+
+Binding is declarative: each layer (and directive) says in its `Syntax` which words, prefixes and
+positions fill which fields, and Pydantic validates the result. Errors from every statement are
+collected, so one run reports all the independent mistakes of a file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from netdsl.diagnostics import Diagnostic, NetdslError, Source, did_you_mean
+from netdsl.ir import WORDS, Argument, Augment, Command, Layer, Network, Repeat, Span, Statement, TrainConfig
+from netdsl.layers.base import Syntax
+
+MAX_LAYERS = 1_000_000
+"""Most layer statements a program may expand to (the analyzer is linear; Keras is not)."""
+MAX_DEPTH = 100
+"""Deepest nesting of `repeat`."""
+
+TRAIN_SYNTAX = Syntax(
+    flags={
+        **{name: ("optimizer", name) for name in ("adam", "adamw", "sgd", "rmsprop")},
+        **{name: ("schedule", name) for name in ("constant", "step", "cosine", "onecycle")},
+    },
+    aliases={
+        "learning_rate": "lr", "batch_size": "batch", "smoothing": "label_smoothing",
+        "early_stopping": "patience", "wd": "weight_decay",
+    },
+    example="train adam lr=0.01 batch=256 epochs=10",
+)  # fmt: skip
+AUGMENT_SYNTAX = Syntax(
+    flags={"flip": ("flip", True), "hflip": ("flip", True), "vflip": ("vflip", True)},
+    aliases={"rotate": "rotation", "horizontal_flip": "flip", "vertical_flip": "vflip"},
+    example="augment shift=0.1 flip",
+)  # fmt: skip
+DIRECTIVES = ("input", "train", "augment")
+
+_PREFIXED = re.compile(r"([a-z]+)([0-9]+(?:x[0-9]+)*)")
+
+
+class _Lowering:
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.diagnostics: list[Diagnostic] = []
+        self.layers: list[Layer] = []
+        self.input_shape: tuple[int, ...] | None = None
+        self.input_span: Span | None = None
+        self.train: dict[str, Any] = {}
+        self.augment: dict[str, Any] = {}
+        self.cache: dict[tuple, Layer | None] = {}
+
+    def error(self, code: str, message: str, span: Span | None, help: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, help=help))
+
+    # ------------------------------------------------------------ values
+
+    def resolve(self, arg: Argument, env: dict[str, Any]) -> Any:
+        if isinstance(arg.value, str) and not arg.quoted and arg.value in env:
+            return env[arg.value]
+        return arg.value
+
+    def bind(
+        self, word: str, syntax: Syntax, fields: Sequence[str], args: Sequence[Argument], env: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Span]] | None:
+        """Arguments -> {field: value}, by the syntax's declarations; None after an error."""
+        values: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        positional = list(syntax.positional)
+        sequence_field, sequence_words = syntax.sequence or ("", frozenset())
+        sequence: list[str] = []
+        ok = True
+
+        def put(field: str, value: Any, span: Span) -> bool:
+            if field in values:
+                self.error(
+                    "E204", f"{word}: {field} is given twice", span, help=f"first given at column {spans[field].column}"
+                )
+                return False
+            values[field], spans[field] = value, span
+            return True
+
+        keywords = [f for f in fields if f not in ("kind", "span", sequence_field)]
+        for arg in args:
+            value = self.resolve(arg, env)
+            if arg.key is not None:
+                field = syntax.aliases.get(arg.key, arg.key)
+                if arg.op == "<" and field not in syntax.below:
+                    self.error("E202", f"{word} takes no '{arg.key}<...' argument", arg.span)
+                    ok = False
+                elif arg.op == "=" and field not in keywords:
+                    hint = did_you_mean(arg.key, [*keywords, *syntax.aliases])
+                    self.error(
+                        "E202", f"{word} has no argument '{arg.key}'", arg.span,
+                        help=hint or (f"{word} takes: {', '.join(keywords)}" if keywords else f"{word} takes no keyword arguments"),
+                    )  # fmt: skip
+                    ok = False
+                else:
+                    ok &= put(field, value, arg.span)
+            elif isinstance(value, str) and not arg.quoted:
+                match = _PREFIXED.fullmatch(value)
+                if value in syntax.flags:
+                    field, flag_value = syntax.flags[value]
+                    ok &= put(field, flag_value, arg.span)
+                elif value in sequence_words:
+                    sequence.append(value)
+                elif match and match.group(1) in syntax.prefixed:
+                    numbers = tuple(int(n) for n in match.group(2).split("x"))
+                    ok &= put(syntax.prefixed[match.group(1)], numbers[0] if len(numbers) == 1 else numbers, arg.span)
+                else:
+                    ok = False
+                    self.unknown_word(word, value, arg, syntax, sequence_words, positional)
+            elif positional:
+                ok &= put(positional.pop(0), value, arg.span)
+            else:
+                taken = ", ".join(syntax.positional) or "none"
+                self.error("E202", f"{word}: unexpected value '{arg.text()}' (positional arguments: {taken})", arg.span)
+                ok = False
+        if sequence:
+            values[sequence_field] = tuple(sequence)
+        return (values, spans) if ok else None
+
+    def unknown_word(
+        self,
+        word: str,
+        value: str,
+        arg: Argument,
+        syntax: Syntax,
+        sequence_words: frozenset[str],
+        positional: list[str],
+    ) -> None:
+        known = [*syntax.flags, *sequence_words, *(f"{p}N" for p in syntax.prefixed)]
+        hint = did_you_mean(value, known)
+        if hint is None and positional and re.fullmatch(r"[a-z]\w*", value):
+            hint = f"'{value}' is not a defined variable; variables come from `repeat [...] for {value} in ...`"
+        if hint is None and known:
+            hint = f"{word} accepts: " + ", ".join(sorted(set(known) - set(sequence_words))[:12])
+            if sequence_words:
+                hint += ", and activations or bn"
+        self.error("E202", f"{word}: unknown argument '{value}'", arg.span, help=hint)
+
+    def validate(
+        self, word: str, model: type[BaseModel], data: dict[str, Any], spans: dict[str, Span], span: Span, example: str
+    ) -> BaseModel | None:
+        """Build a Pydantic model, turning its validation errors into located diagnostics."""
+        try:
+            return model.model_validate(data)
+        except ValidationError as err:
+            for item in err.errors(include_url=False):
+                field = str(item["loc"][0]) if item["loc"] else "?"
+                where = spans.get(field, span)
+                if item["type"] == "missing":
+                    self.error(
+                        "E203", f"{word}: missing {field}", span, help=f"for example: {example}" if example else None
+                    )
+                    continue
+                message = item["msg"].removeprefix("Input ").removeprefix("Value error, ")
+                got = item.get("input")
+                got_text = "x".join(map(str, got)) if isinstance(got, tuple) else got
+                self.error("E201", f"{word}: {field} {message}, got {got_text}", where)
+            return None
+
+    # ------------------------------------------------------------ statements
+
+    def command(self, cmd: Command, env: dict[str, Any]) -> None:
+        if cmd.word == "input":
+            return self.input(cmd, env)
+        if cmd.word in ("train", "augment"):
+            return self.directive(cmd, env)
+        cls = WORDS.get(cmd.word)
+        if cls is None:
+            known = [*WORDS, *DIRECTIVES, "repeat"]
+            self.error(
+                "E101",
+                f"unknown layer '{cmd.word}'",
+                cmd.span,
+                help=did_you_mean(cmd.word, known) or "run `netdsl layers` for the list",
+            )
+            return None
+        used = tuple(sorted((k, repr(v)) for k, v in env.items() if any(a.value == k for a in cmd.args)))
+        key = (id(cmd), used)
+        if key in self.cache:  # the same statement with the same variables: reuse the frozen node
+            layer = self.cache[key]
+        else:
+            layer = self.layer(cls, cmd, env)
+            self.cache[key] = layer
+        if layer is not None:
+            self.layers.append(layer)
+
+    def layer(self, cls: type[Layer], cmd: Command, env: dict[str, Any]) -> Layer | None:
+        bound = self.bind(cmd.word, cls.syntax, list(cls.model_fields), cmd.args, env)
+        if bound is None:
+            return None
+        values, spans = bound
+        data = {**cls.from_word(cmd.word), **values, "span": cmd.span}
+        return self.validate(cmd.word, cls, data, spans, cmd.span, cls.syntax.example)  # type: ignore[return-value]
+
+    def input(self, cmd: Command, env: dict[str, Any]) -> None:
+        if self.layers:
+            self.error("E206", "input must come before the first layer", cmd.span)
+            return
+        if self.input_shape is not None:
+            self.error("E204", "input is given twice", cmd.span, help=f"first given on line {self.input_span.line}")  # type: ignore[union-attr]
+            return
+        values = [self.resolve(a, env) for a in cmd.args if a.key is None]
+        if len(cmd.args) != 1 or len(values) != 1:
+            self.error("E206", "input takes one shape, such as `input 32x32x3`", cmd.span)
+            return
+        shape = values[0]
+        shape = (shape,) if isinstance(shape, int) and not isinstance(shape, bool) else shape
+        if not isinstance(shape, tuple) or not all(isinstance(n, int) and n > 0 for n in shape):
+            self.error(
+                "E206",
+                f"input: expected a shape of positive sizes such as 32x32x3, got {cmd.args[0].text()}",
+                cmd.args[0].span,
+            )
+            return
+        self.input_shape, self.input_span = shape, cmd.span
+
+    def directive(self, cmd: Command, env: dict[str, Any]) -> None:
+        model, syntax, target = (
+            (TrainConfig, TRAIN_SYNTAX, self.train) if cmd.word == "train" else (Augment, AUGMENT_SYNTAX, self.augment)
+        )
+        fields = [f for f in model.model_fields if f != "augment"]
+        bound = self.bind(cmd.word, syntax, fields, cmd.args, env)
+        if bound is None:
+            return
+        values, spans = bound
+        for field, _value in values.items():
+            if field in target:
+                self.error("E204", f"{cmd.word}: {field} is given twice", spans[field])
+                return
+        if self.validate(cmd.word, model, {**target, **values}, spans, cmd.span, syntax.example) is not None:
+            target.update(values)
+
+    def repeat(self, rep: Repeat, env: dict[str, Any], depth: int) -> None:
+        if depth > MAX_DEPTH:
+            self.error("E207", f"repeat is nested more than {MAX_DEPTH} deep", rep.span)
+            raise _Stop
+        count = 1
+        if rep.count is not None:
+            count = self.resolve(rep.count, env)
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                self.error("E201", f"repeat: count must be a whole number >= 0, got {rep.count.text()}", rep.count.span)
+                return
+        values = [self.resolve(v, env) for v in rep.values] if rep.var else [None]
+        size = count * len(values) * self.size(rep.body, env)
+        if len(self.layers) + size > MAX_LAYERS:
+            self.error(
+                "E207",
+                f"repeat expands to {size:,} layers; netdsl handles at most {MAX_LAYERS:,}",
+                rep.span,
+                help="see docs/limits.md",
+            )
+            raise _Stop
+        for value in values:
+            inner = {**env, rep.var: value} if rep.var else env
+            for _ in range(count):
+                self.walk(rep.body, inner, depth + 1)
+
+    def size(self, body: Sequence[Statement], env: dict[str, Any]) -> int:
+        """How many layer statements `body` expands to (without building them)."""
+        total = 0
+        for st in body:
+            if isinstance(st, Command):
+                total += st.word not in DIRECTIVES
+            else:
+                count = self.resolve(st.count, env) if st.count else 1
+                count = count if isinstance(count, int) else 0
+                total += count * max(1, len(st.values)) * self.size(st.body, env)
+            if total > MAX_LAYERS:
+                return total
+        return total
+
+    def walk(self, statements: Sequence[Statement], env: dict[str, Any], depth: int = 0) -> None:
+        for st in statements:
+            if isinstance(st, Repeat):
+                self.repeat(st, env, depth + 1)
+            else:
+                self.command(st, env)
+            if len(self.diagnostics) >= 50:  # enough to act on; stop before flooding
+                raise _Stop
+
+
+class _Stop(Exception):
+    """Abandon lowering after an error that makes going on pointless."""
+
+
+def lower(statements: Sequence[Statement], source: Source, name: str = "model") -> Network:
+    """Resolve variables and `repeat`, bind and validate every statement; raise NetdslError on errors."""
+    work = _Lowering(source)
+    try:
+        work.walk(statements, {})
+    except _Stop:
+        pass
+    if work.diagnostics:
+        raise NetdslError(work.diagnostics, source)
+    training = TrainConfig.model_validate({**work.train, "augment": Augment(**work.augment)})
+    return Network(
+        input_shape=work.input_shape,
+        input_span=work.input_span,
+        layers=work.layers,
+        training=training,
+        name=name,
+    )

@@ -1,0 +1,83 @@
+"""Text rendering of reports: the `netdsl check` table, in the spirit of Keras's `model.summary()`."""
+
+from __future__ import annotations
+
+from netdsl.analysis import Report
+from netdsl.layers.base import fmt_shape
+
+
+def human_bytes(n: int) -> str:
+    """Keras's style: 2.94 MB, 7.03 KB, 0.00 B."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} TB"
+
+
+def human_count(n: int) -> str:
+    """12.3 M, 4.5 G: MACs and parameter counts at a glance."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return str(n)
+
+
+def summary_table(report: Report, max_rows: int | None = None) -> str:
+    """The per-layer table and Keras-style totals."""
+    headers = ("Layer (type)", "Output Shape", "Param #", "Receptive field", "MACs", "Line")
+    rows = []
+    layers = report.layers
+    skipped = 0
+    if max_rows is not None and len(layers) > max_rows:
+        head = max_rows // 2
+        skipped = len(layers) - max_rows
+        layers = [*layers[:head], *layers[-(max_rows - head) :]]
+    for i, layer in enumerate(layers):
+        name = f"{layer.name} ({layer.type})"
+        if layer.type == "Add":
+            name += " <- " + " + ".join(layer.inputs)
+        field = "-"
+        if layer.receptive_field_2d:
+            size, jump = layer.receptive_field_2d
+            size_text = str(size[0]) if size[0] == size[1] else f"{size[0]}x{size[1]}"
+            jump_text = str(jump[0]) if jump[0] == jump[1] else f"{jump[0]}x{jump[1]}"
+            field = f"{size_text} (jump {jump_text})"
+        params = f"{layer.params:,}"
+        if layer.params and layer.non_trainable_params:
+            params += (
+                f" ({layer.non_trainable_params:,} frozen)"
+                if layer.trainable_params == 0
+                else (f" ({layer.non_trainable_params:,} non-tr.)")
+            )
+        rows.append((
+            name, fmt_shape(tuple(layer.output_shape[1:])), params, field,  # type: ignore[arg-type]
+            human_count(layer.macs) if layer.macs else "0",
+            str(layer.line) if layer.line else "",
+        ))  # fmt: skip
+        if skipped and i == (max_rows or 0) // 2 - 1:
+            rows.append((f"... {skipped:,} more layers ...", "", "", "", "", ""))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    right = {2, 4}
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    total_width = sum(widths) + 2 * (len(widths) - 1)
+    title = f'Model: "{report.name}"' + (f"  ({report.file})" if report.file else "")
+    out = [title, "━" * total_width, line(headers), "━" * total_width]
+    out += [line(r) for r in rows]
+    out.append("━" * total_width)
+    out.append(f" Total params: {report.total_params:,} ({human_bytes(report.param_bytes)})")
+    out.append(f" Trainable params: {report.trainable_params:,} ({human_bytes(4 * report.trainable_params)})")
+    out.append(
+        f" Non-trainable params: {report.non_trainable_params:,} ({human_bytes(4 * report.non_trainable_params)})"
+    )
+    out.append(
+        f" MACs per example: {report.macs:,} ({human_count(report.macs)}; FLOPs ~ 2 x MACs = {human_count(report.flops)})"
+    )
+    out.append(f" Output: {fmt_shape(tuple(report.output_shape[1:]))}, {len(report.layers):,} Keras layers")  # type: ignore[arg-type]
+    return "\n".join(out)

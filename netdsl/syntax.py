@@ -1,0 +1,200 @@
+"""Text -> surface program: the Lark parser (built once, cached) and a thin transformer.
+
+Syntax errors become `Diagnostic`s with the expected tokens said in words, never as Lark's
+terminal names (`LSQB`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+from lark import Lark, Token, Transformer_NonRecursive, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+
+from netdsl.diagnostics import Diagnostic, NetdslError, Source, did_you_mean
+from netdsl.ir import Argument, Command, Repeat, Span, Statement
+
+_HERE = Path(__file__).resolve().parent
+GRAMMAR_PATHS = (
+    _HERE / "grammar" / "netdsl.lark",  # inside an installed wheel
+    _HERE.parent / "grammar" / "netdsl.lark",  # in a checkout (and an editable install)
+)
+
+TERMINAL_WORDS = {
+    "NUMBER": "a number",
+    "NAME": "a word",
+    "SHAPE": "a shape such as 32x32x3",
+    "STRING": 'a quoted string ("...")',
+    "_NL": "a new line",
+    "$END": "the end of the file",
+}
+
+
+def grammar_path() -> Path:
+    """The grammar file, from a wheel or a checkout."""
+    for path in GRAMMAR_PATHS:
+        if path.exists():
+            return path
+    raise FileNotFoundError(f"netdsl.lark not found in {', '.join(map(str, GRAMMAR_PATHS))}")
+
+
+@functools.cache
+def parser() -> Lark:
+    """The LALR parser, built once per process (and cached on disk by Lark between processes)."""
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=True,
+    )
+
+
+def _span(meta_or_token: object) -> Span:
+    m = meta_or_token
+    return Span(
+        line=m.line,  # type: ignore[attr-defined]
+        column=m.column,  # type: ignore[attr-defined]
+        end_line=m.end_line,  # type: ignore[attr-defined]
+        end_column=m.end_column,  # type: ignore[attr-defined]
+    )
+
+
+def _number(text: str) -> int | float:
+    return int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else float(text)
+
+
+class ToSurface(Transformer_NonRecursive):
+    """One method per grammar rule, named after it. Non-recursive so deep nesting cannot overflow."""
+
+    def start(self, children: list) -> list[Statement]:
+        return list(children)
+
+    @v_args(meta=True)
+    def command(self, meta: object, children: list) -> Command:
+        word, *args = children
+        return Command(word=str(word), args=tuple(args), span=_span(word), end=_span(meta))
+
+    @v_args(meta=True)
+    def repeat(self, meta: object, children: list) -> Repeat:
+        count, body, loop = None, (), None
+        for child in children:
+            if isinstance(child, Argument):
+                count = child
+            elif isinstance(child, tuple) and child and child[0] == "loop":
+                loop = child
+            else:
+                body = child
+        span = _span(meta)
+        if loop:
+            _, var, var_span, values = loop
+            return Repeat(body, span, count, var, var_span, values)
+        return Repeat(body, span, count)
+
+    def count(self, children: list) -> Argument:
+        return children[0]
+
+    def block(self, children: list) -> tuple[Statement, ...]:
+        return tuple(children)
+
+    def loop(self, children: list) -> tuple:
+        name, *values = children
+        return ("loop", str(name), _span(name), tuple(values))
+
+    def number(self, children: list) -> Argument:
+        (token,) = children
+        return Argument(_number(token), _span(token))
+
+    def word(self, children: list) -> Argument:
+        (token,) = children
+        return Argument(str(token), _span(token))
+
+    def string(self, children: list) -> Argument:
+        (token,) = children
+        return Argument(str(token)[1:-1], _span(token), quoted=True)
+
+    def shape(self, children: list) -> Argument:
+        (token,) = children
+        if isinstance(token, Argument):
+            return token
+        return Argument(tuple(int(n) for n in str(token).split("x")), _span(token))
+
+    def _keyed(self, children: list, op: str) -> Argument:
+        key, value = children
+        span = _span(key).model_copy(update={"end_line": value.span.end_line, "end_column": value.span.end_column})
+        return Argument(value.value, span, key=str(key), op=op, quoted=value.quoted)  # type: ignore[arg-type]
+
+    def keyword(self, children: list) -> Argument:
+        return self._keyed(children, "=")
+
+    def below(self, children: list) -> Argument:
+        return self._keyed(children, "<")
+
+
+def _describe(terminal: str) -> str:
+    if terminal in TERMINAL_WORDS:
+        return TERMINAL_WORDS[terminal]
+    try:
+        pattern = parser().get_terminal(terminal).pattern
+    except KeyError:
+        return terminal.lower()
+    if isinstance(pattern, PatternStr):
+        return f"'{pattern.value}'"
+    return terminal.lower()
+
+
+def expected_words(terminals: set[str] | frozenset[str]) -> str:
+    """`'[', a number or a word`: the expected tokens in words, for humans."""
+    names = sorted({_describe(t) for t in terminals if not t.startswith("__")})
+    if len(names) > 1:
+        return ", ".join(names[:-1]) + " or " + names[-1]
+    return names[0] if names else "something else"
+
+
+def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
+    line, column = max(err.line, 1), max(err.column, 1)
+    help_text = None
+    if isinstance(err, UnexpectedCharacters):
+        char = source.line(line)[column - 1 : column] or "?"
+        return Diagnostic(
+            "E103",
+            f"unexpected character '{char}'",
+            Span(line=line, column=column, end_line=line, end_column=column + 1),
+            help="statements are words and numbers separated by ';' or new lines; '#' starts a comment",
+        )
+    if isinstance(err, UnexpectedToken) and err.token.type != "$END":
+        token: Token = err.token
+        text = str(token).replace("\n", "\\n")
+        before = source.line(line)[: column - 1].rstrip().split()
+        if str(token) == "[" and before:
+            help_text = did_you_mean(before[-1], ["repeat"])
+        if str(token) == "]":
+            help_text = "is there a '[' for this ']'?"
+        shown = "a new line" if token.type == "_NL" else f"'{text}'"
+        return Diagnostic(
+            "E102",
+            f"unexpected {shown}; expected {expected_words(err.expected)}",
+            Span(line=line, column=column, end_line=token.end_line or line, end_column=token.end_column or column + 1),
+            help=help_text,
+        )
+    expected = getattr(err, "expected", None) or set()
+    lines = source.text.splitlines() or [""]
+    last = len(lines)
+    return Diagnostic(
+        "E104",
+        f"unexpected end of input; expected {expected_words(expected)}",
+        Span(line=last, column=len(lines[-1]) + 1, end_line=last, end_column=len(lines[-1]) + 2),
+        help="is a ']' missing?" if "RSQB" in expected else None,
+    )
+
+
+def parse_surface(source: Source) -> list[Statement]:
+    """Parse a spec's text into surface statements, or raise NetdslError with a located message."""
+    try:
+        tree = parser().parse(source.text)
+    except (UnexpectedInput, UnexpectedEOF) as err:
+        raise NetdslError([_syntax_error(err, source)], source) from None
+    return ToSurface().transform(tree)
