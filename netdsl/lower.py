@@ -150,18 +150,22 @@ class _Lowering:
         try:
             return model.model_validate(data)
         except ValidationError as err:
+            reported: set[str] = set()
             for item in err.errors(include_url=False):
                 field = str(item["loc"][0]) if item["loc"] else "?"
+                if field in reported:  # one message per field (a pair reports each element)
+                    continue
+                reported.add(field)
                 where = spans.get(field, span)
                 if item["type"] == "missing":
-                    self.error(
-                        "E203", f"{word}: missing {field}", span, help=f"for example: {example}" if example else None
-                    )
+                    example_help = f"for example: {example}" if example else None
+                    self.error("E203", f"{word}: missing {field}", span, help=example_help)
                     continue
-                message = item["msg"].removeprefix("Input ").removeprefix("Value error, ")
-                got = item.get("input")
+                got = data.get(field, item.get("input"))
                 got_text = "x".join(map(str, got)) if isinstance(got, tuple) else got
-                self.error("E201", f"{word}: {field} {message}, got {got_text}", where)
+                field_info = model.model_fields.get(field)
+                integral = field_info is not None and "int" in str(field_info.annotation)
+                self.error("E201", f"{word}: {field} {_expectation(item, integral)}, got {got_text}", where)
             return None
 
     # ------------------------------------------------------------ statements
@@ -284,6 +288,33 @@ class _Lowering:
                 self.command(st, env)
             if len(self.diagnostics) >= 50:  # enough to act on; stop before flooding
                 raise _Stop
+
+
+def _expectation(item: Any, integral: bool) -> str:
+    """Pydantic's error as the second half of Keras's template: `stride must be a positive integer`."""
+    kind, ctx = item["type"], item.get("ctx") or {}
+    if kind == "greater_than" and ctx.get("gt") == 0 and integral:
+        return "must be a positive integer"
+    table = {
+        "greater_than": "must be greater than {gt}",
+        "greater_than_equal": "must be at least {ge}",
+        "less_than": "must be less than {lt}",
+        "less_than_equal": "must be at most {le}",
+        "int_from_float": "must be a whole number",
+        "int_parsing": "must be a whole number",
+        "int_type": "must be a whole number",
+        "float_parsing": "must be a number",
+        "float_type": "must be a number",
+        "bool_type": "must be true or false",
+        "bool_parsing": "must be true or false",
+        "literal_error": "must be {expected}",
+        "tuple_type": "must be a number or a pair such as 3x5",
+        "too_long": "must be a number or a pair such as 3x5",
+        "too_short": "must be a number or a pair such as 3x5",
+    }
+    if kind in table:
+        return table[kind].format(**{k: v for k, v in ctx.items()}) if ctx else table[kind]
+    return item["msg"].removeprefix("Input ").removeprefix("Value error, ").replace("should", "must")
 
 
 class _Stop(Exception):
