@@ -57,7 +57,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON (a list for several files).")
 @click.option("--input", "input_shape", metavar="HxWxC", help="Set or override the input shape, e.g. 32x32x3.")
 @click.option("--max-rows", type=click.IntRange(min=2), default=200, show_default=True,

@@ -168,9 +168,9 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
     if isinstance(err, UnexpectedToken) and err.token.type != "$END":
         token: Token = err.token
         text = str(token).replace("\n", "\\n")
-        before = source.line(line)[: column - 1].rstrip().split()
-        if str(token) == "[" and before:
-            help_text = did_you_mean(before[-1], ["repeat"])
+        statement = re.split(r"[;\[]", source.line(line)[: column - 1])[-1].split()
+        if str(token) == "[" and statement:  # `repaet 3 [`: a misspelt keyword before a block
+            help_text = did_you_mean(statement[0], ["repeat"])
         if str(token) == "]":
             help_text = "is there a '[' for this ']'?"
         shown = "a new line" if token.type == "_NL" else f"'{text}'"
