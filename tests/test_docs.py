@@ -1,4 +1,4 @@
-"""Every example in docs/language.md parses and analyzes, so the documentation stays true."""
+"""Every netdsl example in docs/language.md and README.md parses and analyzes, so the docs stay true."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import pytest
 import netdsl
 from tests.conftest import ROOT
 
-EXAMPLES = re.findall(r"```netdsl\n(.*?)```", (ROOT / "docs" / "language.md").read_text(), re.S)
+EXAMPLES = [
+    example
+    for page in (ROOT / "docs" / "language.md", ROOT / "README.md")
+    for example in re.findall(r"```netdsl\n(.*?)```", page.read_text(), re.S)
+]
 
 
 def test_the_page_has_examples() -> None:
