@@ -39,6 +39,15 @@ CODES: dict[str, str] = {
     "W401": "layer after the final softmax/sigmoid",
     "W402": "dense layer on an unpooled feature map",
     "W403": "dropout or activation as the very first layer",
+    "E501": "cannot read the data",
+    "E502": "no images found",
+    "E503": "corrupt image",
+    "E504": "malformed data file",
+    "E505": "labels out of range",
+    "E506": "the head does not match the data's classes",
+    "E507": "training diverged (NaN loss)",
+    "E508": "bad run directory",
+    "E509": "image shape cannot be adapted to the input",
 }
 
 
