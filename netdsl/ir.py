@@ -158,6 +158,8 @@ class TrainConfig(BaseModel):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     patience: int | None = Field(None, ge=1)
+    validation: float = Field(0.1, ge=0, lt=1)  # fraction of the training images held out, unless the data has a split
+    seed: int | None = Field(None, ge=0)  # None: a fresh seed per run (recorded in the run's config.json)
     augment: Augment = Augment()
 
 

@@ -29,7 +29,7 @@ TRAIN_SYNTAX = Syntax(
     },
     aliases={
         "learning_rate": "lr", "batch_size": "batch", "smoothing": "label_smoothing",
-        "early_stopping": "patience", "wd": "weight_decay",
+        "early_stopping": "patience", "wd": "weight_decay", "validation_split": "validation", "val": "validation",
     },
     example="train adam lr=0.01 batch=256 epochs=10",
 )  # fmt: skip
