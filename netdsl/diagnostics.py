@@ -48,6 +48,7 @@ CODES: dict[str, str] = {
     "E507": "training diverged (NaN loss)",
     "E508": "bad run directory",
     "E509": "image shape cannot be adapted to the input",
+    "E601": "the analyzer and Keras disagree (netdsl check --verify)",
 }
 
 
