@@ -9,19 +9,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# `netdsl.emit` and `netdsl.verify` are functions below, named like their modules: importing the
+# modules here, before the functions are defined, keeps those two names bound to the functions.
+from netdsl import emit as _emit_module
 from netdsl import layers as _layers  # noqa: F401  (registers the layer kinds)
+from netdsl import verify as _verify_module
 from netdsl.analysis import LayerReport, Report, analyze
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Network
 from netdsl.lower import lower
 from netdsl.syntax import parse_surface
+from netdsl.verify import Verification
 
 if TYPE_CHECKING:
     import keras
 
 __all__ = [
     "Diagnostic", "LayerReport", "NetdslError", "Network", "Report",
-    "analyze", "build_model", "check", "load", "parse",
+    "Verification", "analyze", "build_model", "check", "emit", "load", "parse", "verify",
 ]  # fmt: skip
 __version__ = "0.1.0"
 
@@ -61,11 +66,27 @@ def load(path: str | Path) -> Network:
 
 def check(path_or_text: str | Path, input_shape: tuple[int, ...] | None = None) -> Report:
     """`netdsl check` as a function: load (a path) or parse (text), optionally set the input, analyze."""
-    is_path = isinstance(path_or_text, Path) or ("\n" not in str(path_or_text) and str(path_or_text).endswith(".net"))
-    net = load(path_or_text) if is_path else parse(str(path_or_text))
-    if input_shape is not None:
-        net = net.with_input(input_shape)
-    return analyze(net)
+    return analyze(_network(path_or_text, input_shape))
+
+
+def _network(spec: str | Path | Network, input_shape: tuple[int, ...] | None = None) -> Network:
+    """A Network from a path, a spec's text or a Network, with the input shape overridden if given."""
+    if isinstance(spec, Network):
+        net = spec
+    else:
+        is_path = isinstance(spec, Path) or ("\n" not in str(spec) and str(spec).endswith(".net"))
+        net = load(spec) if is_path else parse(str(spec))
+    return net.with_input(input_shape) if input_shape is not None else net
+
+
+def verify(spec: str | Path | Network, input_shape: tuple[int, ...] | None = None) -> Verification:
+    """`netdsl check --verify` as a function: analyze, build with Keras, compare every layer and the totals."""
+    return _verify_module.verify_network(_network(spec, input_shape))
+
+
+def emit(spec: str | Path | Network, input_shape: tuple[int, ...] | None = None) -> str:
+    """`netdsl emit` as a function: a standalone Python module that builds the same Keras model."""
+    return _emit_module.emit_network(_network(spec, input_shape))
 
 
 def build_model(net: Network, **kwargs: Any) -> keras.Model:

@@ -62,10 +62,13 @@ def main() -> None:
 @click.option("--input", "input_shape", metavar="HxWxC", help="Set or override the input shape, e.g. 32x32x3.")
 @click.option("--max-rows", type=click.IntRange(min=2), default=200, show_default=True,
               help="Rows of the table to show for very deep networks.")  # fmt: skip
-def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_rows: int) -> None:
-    """Analyze specs: per-layer shapes, parameters, MACs and receptive fields. Never loads TensorFlow."""
+@click.option("--verify", is_flag=True, help="Also build the model with Keras and compare every layer (loads Keras).")
+def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_rows: int, verify: bool) -> None:
+    """Analyze specs: per-layer shapes, parameters, MACs and receptive fields. Never loads TensorFlow
+    (unless --verify asks to build the model with Keras and compare)."""
     shape = parse_shape(input_shape)
     reports, failed = [], False
+    verifications: dict[int, dict] = {}
     for file in files:
         try:
             report = netdsl.check(file, input_shape=shape)
@@ -77,12 +80,59 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
         if not as_json:
             click.echo(summary_table(report, max_rows=max_rows))
             render_warnings(report.warnings, Source(file.read_text(encoding="utf-8", errors="replace"), str(file)))
-            if len(files) > 1:
-                click.echo()
+        if verify:
+            verified = verify_against_keras(file, shape, quiet=as_json)
+            verifications[len(reports) - 1] = verified.to_dict()
+            failed |= not verified.ok
+        if not as_json and len(files) > 1:
+            click.echo()
     if as_json and reports:
-        data = [r.to_dict() for r in reports]
+        data = [
+            {**r.to_dict(), **({"verify": verifications[i]} if i in verifications else {})}
+            for i, r in enumerate(reports)
+        ]
         click.echo(json.dumps(data[0] if len(files) == 1 else data, indent=2))
     sys.exit(1 if failed else 0)
+
+
+def verify_against_keras(file: Path, shape: tuple[int, ...] | None, quiet: bool) -> netdsl.Verification:
+    """`check --verify` for one file: print the summary line and any differences; exit 2 without Keras."""
+    from netdsl.compile import KerasUnavailable
+
+    try:
+        verified = netdsl.verify(file, input_shape=shape)
+    except KerasUnavailable as err:
+        click.echo(f"error: --verify builds the model with Keras: {err}", err=True)
+        sys.exit(2)
+    if not quiet:
+        click.echo(verified.summary())
+    if verified.differences:
+        source = Source(file.read_text(encoding="utf-8", errors="replace"), str(file))
+        click.echo(render_all(verified.differences, source, color=_color()), err=True)
+    return verified
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.option("--input", "input_shape", metavar="HxWxC", help="Set or override the input shape, e.g. 32x32x3.")
+def emit(file: Path, output: Path | None, input_shape: str | None) -> None:
+    """Write a standalone Python module that builds the same Keras model; `python out.py` prints its summary."""
+    shape = parse_shape(input_shape)
+    try:
+        source = netdsl.emit(netdsl.load(file), input_shape=shape)
+    except NetdslError as err:
+        report_error(err)
+        sys.exit(1)
+    if output is None:
+        click.echo(source, nl=False)
+        return
+    try:
+        output.write_text(source, encoding="utf-8")
+    except OSError as err:
+        click.echo(f"error: cannot write {output}: {err.strerror or err}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {output}; run it with: python {output}", err=True)
 
 
 @main.command()

@@ -1,18 +1,37 @@
 """Network -> keras.Model, with the Keras 3 functional API and public `keras.layers` only.
 
-The only module that imports Keras, and only when `build_model` is called. It runs the same
-`apply` the analyzer runs, on a graph whose tensors are Keras tensors, and names every layer as
-the analyzer does, so each row of `netdsl check` matches a row of `model.summary()`.
+The only module that imports Keras, and only when a model is built. It runs the same `apply` the
+analyzer runs, on a graph whose tensors are Keras tensors, and names every layer as the analyzer
+does, so each row of `netdsl check` matches a row of `model.summary()`. It also keeps, for each
+Keras layer, the netdsl layer (and so the spec line) it came from.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from netdsl.analysis import Namer, analyze
-from netdsl.ir import Layer, Network
+from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import Op
+
+INSTALL_HINT = "pip install 'netdsl[keras]'"
+
+
+class KerasUnavailable(ImportError):
+    """Keras (or its backend) cannot be imported; the analyzer still works without it."""
+
+
+def import_keras() -> Any:
+    """The `keras` module, or KerasUnavailable with the command that installs it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
+    try:
+        import keras
+    except ImportError as err:  # keras itself, or the backend it is configured to use
+        raise KerasUnavailable(f"Keras is not installed or cannot load its backend ({err}); {INSTALL_HINT}") from None
+    return keras
 
 
 class KerasGraph:
@@ -36,11 +55,26 @@ class KerasGraph:
         return layer(list(inputs) if len(inputs) > 1 else inputs[0])
 
 
-def build_model(net: Network, trainable: Callable[[int, str], bool] | None = None, check: bool = True) -> Any:
-    """Build the Keras model. The spec is analyzed first, so a bad spec fails with netdsl's
-    located message rather than a Keras traceback."""
-    import keras
+@dataclass
+class Compiled:
+    """A built model and, for each of its layers, where in the spec it was written."""
 
+    model: Any  # keras.Model
+    sources: dict[str, Layer] = field(default_factory=dict)
+    input_span: Span | None = None
+
+    def span(self, name: str) -> Span | None:
+        """The spec span of the Keras layer `name` (the `input` line for the input layer)."""
+        if name == "input_layer":
+            return self.input_span
+        layer = self.sources.get(name)
+        return layer.span if layer is not None else None
+
+
+def compile_network(net: Network, trainable: Callable[[int, str], bool] | None = None, check: bool = True) -> Compiled:
+    """Build the Keras model and its layer -> spec-line map. The spec is analyzed first (unless
+    `check=False`), so a bad spec fails with netdsl's located message rather than a Keras traceback."""
+    keras = import_keras()
     if check:
         analyze(net, trainable)
     graph = KerasGraph(keras)
@@ -48,14 +82,19 @@ def build_model(net: Network, trainable: Callable[[int, str], bool] | None = Non
     for layer in net.layers:
         graph.layer = layer
         x = layer.apply(x, graph)
-    model = keras.Model(inputs=inputs, outputs=x, name=_model_name(net.name))
+    model = keras.Model(inputs=inputs, outputs=x, name=model_name(net.name))
     if trainable is not None:
         for index, keras_layer in enumerate(model.layers):
             keras_layer.trainable = trainable(index, keras_layer.name)
-    return model
+    return Compiled(model, graph.sources, net.input_span)
 
 
-def _model_name(name: str) -> str:
+def build_model(net: Network, trainable: Callable[[int, str], bool] | None = None, check: bool = True) -> Any:
+    """The Keras model of a network (see `compile_network`)."""
+    return compile_network(net, trainable, check).model
+
+
+def model_name(name: str) -> str:
     """Keras model names must be plain identifiers-ish; spec names can hold dashes or dots."""
     cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     return cleaned or "model"

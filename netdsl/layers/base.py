@@ -156,11 +156,23 @@ class Op:
         """Build the Keras layer; `keras` is handed in so this module never imports it."""
         return getattr(keras.layers, self.keras_class)(name=name, **self.keras_args())
 
-    def to_source(self, name: str) -> str:
-        """The Keras constructor call as Python source (for `netdsl emit`)."""
-        args = [f"{k}={v!r}" for k, v in self.keras_args().items()]
-        args.append(f"name={name!r}")
-        return f"layers.{self.keras_class}({', '.join(args)})"
+    def source_args(self) -> dict[str, Any]:
+        """The constructor's keyword arguments for emitted source: `keras_args`, plus `Code` for any
+        argument that is an expression (a regularizer). `netdsl emit` turns the ones that vary
+        between layers into helper-function parameters."""
+        return self.keras_args()
+
+    def to_source(self, name: str | None = None) -> str:
+        """The Keras constructor call as Python source; without `name=` when None (Keras's auto-name)."""
+        args = {**self.source_args(), **({"name": name} if name else {})}
+        return f"layers.{self.keras_class}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
+
+
+class Code(str):
+    """A Python expression in emitted source: its repr is the expression itself, not a string literal."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 T = TypeVar("T")

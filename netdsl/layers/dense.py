@@ -11,6 +11,7 @@ from pydantic import Field, PositiveInt
 from netdsl.ir import Layer
 from netdsl.layers.activation import POST_WORDS, PostOp, apply_post
 from netdsl.layers.base import (
+    Code,
     Graph,
     Op,
     ReceptiveField,
@@ -64,11 +65,9 @@ class DenseOp(Op):
         regularizer = keras.regularizers.L2(self.l2) if self.l2 else None
         return keras.layers.Dense(name=name, kernel_regularizer=regularizer, **self.keras_args())
 
-    def to_source(self, name: str) -> str:
-        source = super().to_source(name)
-        if self.l2:
-            source = source.replace("name=", f"kernel_regularizer=regularizers.L2({self.l2!r}), name=")
-        return source
+    def source_args(self) -> dict[str, Any]:
+        regularizer = {"kernel_regularizer": Code(f"regularizers.L2({self.l2!r})")} if self.l2 else {}
+        return {**self.keras_args(), **regularizer}
 
 
 class Dense(Layer):

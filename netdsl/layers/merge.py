@@ -27,6 +27,3 @@ class AddOp(Op):
 
     def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
         return widest(list(inputs))
-
-    def to_source(self, name: str) -> str:
-        return f"layers.Add(name={name!r})"
