@@ -39,6 +39,7 @@ CODES: dict[str, str] = {
     "W401": "layer after the final softmax/sigmoid",
     "W402": "dense layer on an unpooled feature map",
     "W403": "dropout or activation as the very first layer",
+    "W404": "residual add broadcasts a size-1 axis",
     "E501": "cannot read the data",
     "E502": "no images found",
     "E503": "corrupt image",

@@ -153,3 +153,26 @@ def test_check_verify_still_reports_a_bad_spec_as_such(runner, write_spec) -> No
     assert result.exit_code == 1
     assert f"{spec}:2:1: error[E303]" in result.stderr
     assert "verified" not in result.stdout
+
+
+# ---------------------------------------------------------------- analyzer bugs found against Keras
+
+
+def test_residual_add_broadcasts_a_one_channel_shortcut_like_keras() -> None:
+    """Found while probing Keras for the invalid-program strategy: its Add broadcasts size-1 axes, so
+    `res 4` on a 1-channel input builds (None, 8, 8, 4); the analyzer used to reject it with E304."""
+    net = netdsl.parse("input 8x8x1\nres 4\ngap")
+    report = netdsl.analyze(net)
+    add = next(row for row in report.layers if row.type == "Add")
+    assert add.output_shape == (None, 8, 8, 4)
+    (warning,) = report.warnings
+    assert warning["code"] == "W404" and warning["line"] == 2
+    assert warning["message"].startswith(
+        "the residual add broadcasts (None, 8, 8, 1) (the shortcut) and (None, 8, 8, 4)"
+    )
+    assert netdsl.verify(net).ok
+    # a branch of one filter broadcasts too; two different sizes above 1 still cannot be added
+    assert netdsl.analyze(netdsl.parse("input 8x8x3\nres 1")).output_shape == (None, 8, 8, 3)
+    with pytest.raises(netdsl.NetdslError) as caught:
+        netdsl.analyze(netdsl.parse("input 8x8x3\nres 2"))
+    assert caught.value.diagnostics[0].code == "E304"
