@@ -17,10 +17,11 @@ from netdsl.diagnostics import Diagnostic, NetdslError, Source, did_you_mean
 from netdsl.ir import WORDS, Argument, Augment, Command, Layer, Network, Repeat, Span, Statement, TrainConfig
 from netdsl.layers.base import Syntax
 
-MAX_LAYERS = 1_000_000
-"""Most layer statements a program may expand to (the analyzer is linear; Keras is not)."""
+MAX_LAYERS = 250_000
+"""Most statements a program may expand to. The analyzer is linear (about 20 us and 1.5 KB per
+Keras layer), so this keeps `netdsl check` within seconds and a few hundred MB; docs/limits.md."""
 MAX_DEPTH = 100
-"""Deepest nesting of `repeat`."""
+"""Deepest nesting of `repeat`: lowering recurses once per level, far below Python's stack limit."""
 
 TRAIN_SYNTAX = Syntax(
     flags={
@@ -53,6 +54,7 @@ class _Lowering:
         self.train: dict[str, Any] = {}
         self.augment: dict[str, Any] = {}
         self.cache: dict[tuple, Layer | None] = {}
+        self.statements = 0  # statements expanded so far, layers and directives
 
     def error(self, code: str, message: str, span: Span | None, help: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, help=help))
@@ -171,6 +173,12 @@ class _Lowering:
     # ------------------------------------------------------------ statements
 
     def command(self, cmd: Command, env: dict[str, Any]) -> None:
+        self.statements += 1
+        if self.statements > MAX_LAYERS:  # written out rather than repeated
+            self.error(
+                "E207", f"the program has more than {MAX_LAYERS:,} statements", cmd.span, help="see docs/limits.md"
+            )
+            raise _Stop
         if cmd.word == "input":
             return self.input(cmd, env)
         if cmd.word in ("train", "augment"):
@@ -242,9 +250,6 @@ class _Lowering:
             target.update(values)
 
     def repeat(self, rep: Repeat, env: dict[str, Any], depth: int) -> None:
-        if depth > MAX_DEPTH:
-            self.error("E207", f"repeat is nested more than {MAX_DEPTH} deep", rep.span)
-            raise _Stop
         count = 1
         if rep.count is not None:
             count = self.resolve(rep.count, env)
@@ -252,11 +257,14 @@ class _Lowering:
                 self.error("E201", f"repeat: count must be a whole number >= 0, got {rep.count.text()}", rep.count.span)
                 return
         values = [self.resolve(v, env) for v in rep.values] if rep.var else [None]
-        size = count * len(values) * self.size(rep.body, env)
-        if len(self.layers) + size > MAX_LAYERS:
+        body = self.size(rep.body, env)
+        if body == 0:  # nothing to expand (`repeat 1000000000 []`): walk once, for its errors only
+            count, values = min(count, 1), values[:1]
+        size = count * len(values) * body
+        if self.statements + size > MAX_LAYERS:
             self.error(
                 "E207",
-                f"repeat expands to {size:,} layers; netdsl handles at most {MAX_LAYERS:,}",
+                f"repeat expands to {size:,} statements; netdsl handles at most {MAX_LAYERS:,}",
                 rep.span,
                 help="see docs/limits.md",
             )
@@ -267,11 +275,11 @@ class _Lowering:
                 self.walk(rep.body, inner, depth + 1)
 
     def size(self, body: Sequence[Statement], env: dict[str, Any]) -> int:
-        """How many layer statements `body` expands to (without building them)."""
+        """How many statements (layers and directives) `body` expands to, without building them."""
         total = 0
         for st in body:
             if isinstance(st, Command):
-                total += st.word not in DIRECTIVES
+                total += 1
             else:
                 count = self.resolve(st.count, env) if st.count else 1
                 count = count if isinstance(count, int) else 0
@@ -321,9 +329,24 @@ class _Stop(Exception):
     """Abandon lowering after an error that makes going on pointless."""
 
 
+def _too_deep(statements: Sequence[Statement]) -> Repeat | None:
+    """The first `repeat` nested deeper than MAX_DEPTH, found without recursion (so any depth is safe)."""
+    stack = [(st, 1) for st in reversed(statements) if isinstance(st, Repeat)]
+    while stack:
+        rep, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return rep
+        stack.extend((st, depth + 1) for st in reversed(rep.body) if isinstance(st, Repeat))
+    return None
+
+
 def lower(statements: Sequence[Statement], source: Source, name: str = "model") -> Network:
     """Resolve variables and `repeat`, bind and validate every statement; raise NetdslError on errors."""
     work = _Lowering(source)
+    deep = _too_deep(statements)
+    if deep is not None:
+        work.error("E207", f"repeat is nested more than {MAX_DEPTH} deep", deep.span, help="see docs/limits.md")
+        raise NetdslError(work.diagnostics, source)
     try:
         work.walk(statements, {})
     except _Stop:

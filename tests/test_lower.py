@@ -126,7 +126,7 @@ def test_unknown_kind_in_json_lists_the_valid_kinds() -> None:
         ("repeat -1 [conv 3]", "t.net:1:8: error[E201]: repeat: count must be a whole number >= 0, got -1"),
         (
             "repeat 1000000000 [conv 3]",
-            "error[E207]: repeat expands to 1,000,000,000 layers; netdsl handles at most 1,000,000",
+            "error[E207]: repeat expands to 1,000,000,000 statements; netdsl handles at most 250,000",
         ),
         ("flatten\ntrain lr=-1", "t.net:2:7: error[E201]: train: lr must be greater than 0.0, got -1"),
         ("flatten\ntrain adamm", "error[E202]: train: unknown argument 'adamm'"),
