@@ -39,28 +39,37 @@ def parse(text: str, name: str = "model", file: str | None = None) -> Network:
 
 def load(path: str | Path) -> Network:
     """Read a `.net` file and parse it (raises NetdslError, E001 when it cannot be read)."""
+    from netdsl.ir import Span
+    from netdsl.syntax import MAX_SOURCE_BYTES
+
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:  # bounded: /dev/zero or a 10 GB file must not fill the memory
+            raw = file.read(MAX_SOURCE_BYTES + 1)
     except OSError as err:
         raise NetdslError(
             [Diagnostic("E001", f"cannot read {path}: {err.strerror or err}")], Source("", str(path))
         ) from None
+    if len(raw) > MAX_SOURCE_BYTES:
+        size = path.stat().st_size if path.is_file() else 0
+        said = f"{size / 2**20:.1f} MB" if size else f"more than {MAX_SOURCE_BYTES // 2**20} MB"
+        raise NetdslError(
+            [Diagnostic("E207", f"the spec is {said}; netdsl reads specs of at most {MAX_SOURCE_BYTES // 2**20} MB",
+                        Span(line=1, column=1), help="see docs/limits.md")],
+            Source("", str(path)),
+        )  # fmt: skip
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
+        start = raw.rfind(b"\n", 0, err.start) + 1
         line = raw[: err.start].count(b"\n") + 1
-        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
-        from netdsl.ir import Span
-
+        column = len(raw[start : err.start].decode("utf-8", errors="replace")) + 1
+        shown = Source(raw.decode("utf-8", errors="replace"), str(path))  # the line, with U+FFFD for bad bytes
         raise NetdslError(
-            [
-                Diagnostic(
-                    "E103", f"the file is not UTF-8 text (byte 0x{raw[err.start]:02x})", Span(line=line, column=column)
-                )
-            ],
-            Source("", str(path)),
-        ) from None
+            [Diagnostic("E103", f"the file is not UTF-8 text (byte 0x{raw[err.start]:02x})",
+                        Span(line=line, column=column), help="save the spec as UTF-8")],
+            shown,
+        ) from None  # fmt: skip
     return parse(text, name=path.stem, file=str(path))
 
 

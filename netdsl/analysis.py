@@ -7,6 +7,7 @@ one row, named as Keras would name it, so `netdsl check` and `model.summary()` l
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -15,6 +16,23 @@ from pydantic import BaseModel, ConfigDict
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import Op, ReceptiveField, Shape, ShapeError, fmt_shape
+
+
+MAX_KERAS_LAYERS = 500_000
+"""Most Keras layers one analysis records: each row costs about 1.5 KB, so memory stays under ~1 GB."""
+
+
+def physical_memory() -> int | None:
+    """The machine's RAM in bytes, or None where the OS cannot tell (then no memory warning is given)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def gigabytes(n: int) -> str:
+    """`1.5 GB` (1024-based, like Keras's summary), for memory messages."""
+    return f"{n / 1024**3:,.1f} GB"
 
 
 class LayerReport(BaseModel):
@@ -101,6 +119,11 @@ class ShapeGraph:
     def call(self, op: Op, *inputs: Node) -> Node:
         layer = self.layer
         span = layer.span if layer else None
+        if len(self.rows) >= MAX_KERAS_LAYERS:  # a statement can expand to many ops: bound the rows too
+            raise NetdslError(
+                [Diagnostic("E207", f"the network has more than {MAX_KERAS_LAYERS:,} Keras layers", span,
+                            help="see docs/limits.md")]
+            )  # fmt: skip
         shapes = [node.shape for node in inputs]
         try:
             shape = op.output_shape(*shapes)
@@ -167,6 +190,23 @@ def _trailing_warnings(net: Network) -> Iterable[Diagnostic]:
             seen_final = True
 
 
+def _memory_warnings(rows: list[LayerReport], total: int) -> Iterable[Diagnostic]:
+    """W405: the float32 parameters alone exceed this machine's RAM, so building the model would fail."""
+    memory = physical_memory()
+    if memory is None or 4 * total <= memory:
+        return
+    largest = max(rows, key=lambda r: r.params)
+    span = Span(line=largest.line, column=largest.column) if largest.line and largest.column else None
+    yield Diagnostic(
+        "W405",
+        f"the {total:,} float32 parameters need {gigabytes(4 * total)}, more than this machine's "
+        f"{gigabytes(memory)} of memory; building or training this model would fail",
+        span,
+        severity="warning",
+        help=f"the largest layer is {largest.name} with {largest.params:,} parameters",
+    )
+
+
 def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -> Report:
     """Shapes, counts, MACs and receptive fields of every layer; raise NetdslError if it cannot build.
 
@@ -201,7 +241,7 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
     total = sum(r.params for r in rows)
     trainable_total = sum(r.trainable_params for r in rows)
     macs = sum(r.macs for r in rows)
-    warnings = [*graph.warnings, *_trailing_warnings(net)]
+    warnings = [*graph.warnings, *_trailing_warnings(net), *_memory_warnings(rows, total)]
     return Report(
         file=net.file,
         name=net.name,

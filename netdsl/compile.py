@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netdsl.analysis import Namer, analyze
+from netdsl.analysis import Namer, Report, analyze
+from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import Op
 
@@ -71,12 +72,25 @@ class Compiled:
         return layer.span if layer is not None else None
 
 
+def refuse_if_too_big(report: Report, net: Network) -> None:
+    """E306 before any weight is allocated: Keras would otherwise die of MemoryError (or the OOM killer)."""
+    for warning in report.warnings:
+        if warning["code"] == "W405":
+            span = Span(line=warning["line"], column=warning["column"]) if "line" in warning else None
+            raise NetdslError(
+                [Diagnostic("E306", f"cannot build the model: {warning['message'].split('; ')[0]}", span,
+                            help=warning.get("help"))],
+                Source(net.source, net.file or "<string>"),
+            )  # fmt: skip
+
+
 def compile_network(net: Network, trainable: Callable[[int, str], bool] | None = None, check: bool = True) -> Compiled:
     """Build the Keras model and its layer -> spec-line map. The spec is analyzed first (unless
     `check=False`), so a bad spec fails with netdsl's located message rather than a Keras traceback."""
-    keras = import_keras()
     if check:
-        analyze(net, trainable)
+        report = analyze(net, trainable)
+        refuse_if_too_big(report, net)
+    keras = import_keras()
     graph = KerasGraph(keras)
     x = inputs = graph.input(net.input_shape)  # type: ignore[arg-type]
     for layer in net.layers:

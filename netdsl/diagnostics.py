@@ -36,10 +36,12 @@ CODES: dict[str, str] = {
     "E303": "spatial size shrinks to zero",
     "E304": "shapes of a residual add differ",
     "E305": "empty network",
+    "E306": "parameters do not fit in memory",
     "W401": "layer after the final softmax/sigmoid",
     "W402": "dense layer on an unpooled feature map",
     "W403": "dropout or activation as the very first layer",
     "W404": "residual add broadcasts a size-1 axis",
+    "W405": "parameters may not fit in memory",
     "E501": "cannot read the data",
     "E502": "no images found",
     "E503": "corrupt image",
@@ -114,7 +116,7 @@ def render(diag: Diagnostic, source: Source | None, color: bool = False) -> str:
     name = source.name if source else "<string>"
     where = f"{name}:{diag.span.line}:{diag.span.column}" if diag.span else name
     out = [f"{bold}{where}: {tint}{diag.severity}[{diag.code}]{reset}{bold}: {diag.message}{reset}"]
-    if diag.span and source:
+    if diag.span and source and source.text:  # no snippet for a file that could not be read
         text = source.line(diag.span.line)
         if len(text) > 200:  # keep the caret readable on huge one-line specs
             start = max(0, diag.span.column - 80)

@@ -18,7 +18,7 @@ def human_bytes(n: int) -> str:
 
 def human_count(n: int) -> str:
     """12.3 M, 4.5 G: MACs and parameter counts at a glance."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return str(n)

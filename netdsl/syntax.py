@@ -17,6 +17,12 @@ from lark.lexer import PatternStr
 from netdsl.diagnostics import Diagnostic, NetdslError, Source, did_you_mean
 from netdsl.ir import Argument, Command, Repeat, Span, Statement
 
+MAX_SOURCE_BYTES = 4 * 1024 * 1024
+"""Largest spec netdsl reads: a hundred thousand written-out layers fit; docs/limits.md."""
+MAX_TOKENS = 500_000
+"""Most words, numbers and symbols a spec may hold: Lark's parser takes ~30 us per token."""
+_TOKEN = re.compile(r"#[^\n]*|[^\s;\[\]=<,#]+|[;\[\]=<,]")
+
 _HERE = Path(__file__).resolve().parent
 GRAMMAR_PATHS = (
     _HERE / "grammar" / "netdsl.lark",  # inside an installed wheel
@@ -191,8 +197,31 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
     )
 
 
+def check_size(source: Source) -> None:
+    """Refuse, before parsing, a spec too large to parse in seconds (E207, located where it overflows)."""
+    size = len(source.text.encode("utf-8", errors="replace")) if len(source.text) * 4 > MAX_SOURCE_BYTES else 0
+    if size > MAX_SOURCE_BYTES:
+        raise NetdslError(
+            [Diagnostic("E207", f"the spec is {size / 2**20:.1f} MB; netdsl reads specs of at most "
+                        f"{MAX_SOURCE_BYTES // 2**20} MB", Span(line=1, column=1), help="see docs/limits.md")],
+            source,
+        )  # fmt: skip
+    tokens = 0
+    for match in _TOKEN.finditer(source.text):
+        tokens += match.group().startswith("#") is False
+        if tokens > MAX_TOKENS:
+            line = source.text.count("\n", 0, match.start()) + 1
+            column = match.start() - (source.text.rfind("\n", 0, match.start()) + 1) + 1
+            raise NetdslError(
+                [Diagnostic("E207", f"the spec has more than {MAX_TOKENS:,} words, numbers and symbols",
+                            Span(line=line, column=column), help="use `repeat` for long runs of layers; see docs/limits.md")],
+                source,
+            )  # fmt: skip
+
+
 def parse_surface(source: Source) -> list[Statement]:
     """Parse a spec's text into surface statements, or raise NetdslError with a located message."""
+    check_size(source)
     try:
         tree = parser().parse(source.text)
     except (UnexpectedInput, UnexpectedEOF) as err:

@@ -1,0 +1,210 @@
+"""Specs that would explode: each is analysed in bounded time and memory, or refused with a located E207.
+
+The limits themselves are documented in docs/limits.md; these tests pin both the messages and the
+fact that refusing is fast (a refused spec must never first do the work it refuses).
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import netdsl
+from netdsl import analysis, syntax
+from netdsl.cli import main
+
+lower = importlib.import_module("netdsl.lower")  # `netdsl.lower` is also the package's function
+
+def run_check(runner, path: Path, *options: str):
+    """`netdsl check` through click, with its wall time."""
+    start = time.perf_counter()
+    result = runner.invoke(main, ["check", str(path), *options])
+    return result, time.perf_counter() - start
+
+
+def test_a_billion_repeats_are_refused_before_expanding(runner, write_spec) -> None:
+    path = write_spec("input 32x32x3\nrepeat 1000000000 [dense 10]\n", "a.net")
+    result, seconds = run_check(runner, path)
+    assert result.exit_code == 1
+    assert f"{path}:2:1: error[E207]: repeat expands to 1,000,000,000 statements; netdsl handles at most 250,000" in (
+        result.output
+    )
+    assert seconds < 5
+
+
+def test_nested_repeats_multiply_and_are_refused(runner, write_spec) -> None:
+    path = write_spec("input 8\nrepeat 1000 [\n  repeat 1000 [dense 4]\n]\n", "m.net")
+    result, _ = run_check(runner, path)
+    assert result.exit_code == 1
+    assert "m.net:2:1: error[E207]: repeat expands to 1,000,000 statements" in result.output
+
+
+def test_an_empty_body_repeated_a_huge_number_of_times_is_instant(runner, write_spec) -> None:
+    path = write_spec("input 8\nrepeat 100000000000000000000000000 []\ndense 3\n", "e.net")
+    result, seconds = run_check(runner, path)
+    assert result.exit_code == 0, result.output
+    assert "Total params: 27" in result.output
+    assert seconds < 5
+
+
+def test_a_directive_repeated_a_billion_times_is_refused(runner, write_spec) -> None:
+    path = write_spec("input 8\nrepeat 1000000000 [augment]\ndense 3\n", "d.net")
+    result, seconds = run_check(runner, path)
+    assert result.exit_code == 1
+    assert "d.net:2:1: error[E207]: repeat expands to 1,000,000,000 statements" in result.output
+    assert seconds < 5
+
+
+def test_an_inner_repeat_with_a_bad_count_is_still_reported_inside_an_empty_expansion(runner, write_spec) -> None:
+    path = write_spec("input 8\nrepeat 1000000000 [repeat x [dense 2]]\ndense 3\n", "x.net")
+    result, _ = run_check(runner, path)
+    assert result.exit_code == 1
+    assert "x.net:2:27: error[E201]: repeat: count must be a whole number >= 0, got x" in result.output
+
+
+def test_a_trillion_unit_dense_layer_is_analysed_and_warned_about(runner, write_spec) -> None:
+    path = write_spec("input 32x32x3\nflatten\ndense 1000000000000\n", "b.net")
+    result, seconds = run_check(runner, path)
+    assert result.exit_code == 0, result.output
+    assert "Total params: 3,073,000,000,000,000 (11179.51 TB)" in result.output
+    assert "3072.0 T" in result.output  # MACs in tera, not "3072000.0 G"
+    assert f"{path}:3:1: warning[W405]: the 3,073,000,000,000,000 float32 parameters need 11,447,817.1 GB" in (
+        result.output
+    )
+    assert "help: the largest layer is dense with 3,073,000,000,000,000 parameters" in result.output
+    assert seconds < 5
+
+
+def test_no_memory_warning_for_a_model_that_fits(runner) -> None:
+    report = netdsl.check(str(Path(__file__).resolve().parent.parent / "specs" / "resnet.net"))
+    assert "W405" not in {w["code"] for w in report.warnings}
+
+
+def test_the_memory_warning_follows_the_machine(monkeypatch) -> None:
+    monkeypatch.setattr(analysis, "physical_memory", lambda: 1024**3)
+    text = "input 8\ndense 1000\ndense 300000\n"  # 300,309,000 float32 parameters: 1.1 GB
+    (warning,) = [w for w in netdsl.analyze(netdsl.parse(text)).warnings if w["code"] == "W405"]
+    assert warning["message"].startswith(
+        "the 300,309,000 float32 parameters need 1.1 GB, more than this machine's 1.0 GB of memory"
+    )
+    assert (warning["line"], warning["column"]) == (3, 1)  # the largest layer
+    monkeypatch.setattr(analysis, "physical_memory", lambda: None)  # an OS that cannot tell: no guess
+    assert not netdsl.analyze(netdsl.parse(text)).warnings
+
+
+def test_building_a_model_that_cannot_fit_is_refused_before_keras_is_imported(write_spec) -> None:
+    path = write_spec("input 32x32x3\nflatten\ndense 1000000000000\n", "b.net")
+    code = (
+        "import sys, netdsl\n"
+        f"net = netdsl.load({str(path)!r})\n"
+        "try:\n    netdsl.build_model(net)\n"
+        "except netdsl.NetdslError as err:\n    print(err)\n"
+        "print('keras imported:', 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "b.net:3:1: error[E306]: cannot build the model: the 3,073,000,000,000,000 float32 parameters" in out.stdout
+    assert "keras imported: False" in out.stdout
+
+
+def test_a_thousand_deep_nesting_is_refused_at_the_first_repeat_too_deep(runner, write_spec) -> None:
+    path = write_spec("input 8\n" + "repeat 1 [" * 1000 + "dense 4" + "]" * 1000 + "\n", "n.net")
+    result, seconds = run_check(runner, path)
+    assert result.exit_code == 1
+    assert "n.net:2:1001: error[E207]: repeat is nested more than 100 deep" in result.output  # the 101st repeat
+    assert "Traceback" not in result.output
+    assert seconds < 10
+
+
+def test_twenty_thousand_deep_nesting_does_not_overflow_any_stack(write_spec) -> None:
+    text = "input 8\n" + "repeat 1 [" * 20_000 + "dense 4" + "]" * 20_000 + "\n"
+    with pytest.raises(netdsl.NetdslError) as info:
+        netdsl.parse(text)
+    assert [d.code for d in info.value.diagnostics] == ["E207"]
+
+
+def test_exactly_the_depth_limit_is_accepted() -> None:
+    text = "input 8\n" + "repeat 1 [" * lower.MAX_DEPTH + "dense 4" + "]" * lower.MAX_DEPTH
+    assert len(netdsl.parse(text).layers) == 1
+
+
+def test_a_ten_megabyte_spec_is_refused_at_once_in_a_real_process(tmp_path: Path) -> None:
+    path = tmp_path / "huge.net"
+    path.write_text("input 8\n" + ("dense 4 relu  # " + "x" * 84 + "\n") * 105_000, encoding="utf-8")
+    assert path.stat().st_size > 10 * 2**20
+    start = time.perf_counter()
+    code = (
+        "import resource, runpy, sys\n"
+        f"sys.argv = ['netdsl', 'check', {str(path)!r}]\n"
+        "try:\n    runpy.run_module('netdsl.cli', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    print('rss_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)\n"
+        "    raise\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"{path}:1:1: error[E207]: the spec is 10.1 MB; netdsl reads specs of at most 4 MB" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert time.perf_counter() - start < 30
+    rss = int(out.stderr.split("rss_mb ")[1].split()[0])
+    assert rss < 300  # read at most 4 MB of it
+
+
+def test_an_endless_file_is_read_only_up_to_the_limit(runner) -> None:
+    result, seconds = run_check(runner, Path("/dev/zero"))
+    assert result.exit_code == 1
+    assert "/dev/zero:1:1: error[E207]: the spec is more than 4 MB; netdsl reads specs of at most 4 MB" in result.output
+    assert seconds < 10
+
+
+def test_a_text_over_the_byte_limit_is_refused_by_parse_too() -> None:
+    with pytest.raises(netdsl.NetdslError) as info:
+        netdsl.parse("input 8\n#" + "x" * (syntax.MAX_SOURCE_BYTES + 1))
+    assert "error[E207]: the spec is 4.0 MB; netdsl reads specs of at most 4 MB" in str(info.value)
+
+
+def test_too_many_tokens_are_refused_where_the_limit_is_crossed(runner, write_spec) -> None:
+    path = write_spec("input 8\nflatten " + "1 " * 600_000 + "\n", "t.net")
+    result, seconds = run_check(runner, path)
+    assert result.exit_code == 1
+    # input, 8, flatten, then 499,997 ones: the 500,001st token is at column 9 + 2 * 499,997
+    assert f"t.net:2:{9 + 2 * 499_997}: error[E207]: the spec has more than 500,000 words, numbers and symbols" in (
+        result.output
+    )
+    assert seconds < 20
+
+
+def test_comments_do_not_count_as_tokens(monkeypatch) -> None:
+    monkeypatch.setattr(syntax, "MAX_TOKENS", 4)
+    assert netdsl.parse("input 8  # a comment with many many words\ndense 4").layers  # 4 tokens: accepted
+    with pytest.raises(netdsl.NetdslError, match=r"<string>:2:9: error\[E207\]"):
+        netdsl.parse("input 8\ndense 4 relu")
+
+
+def test_a_hundred_thousand_layer_network_is_analysed(runner, write_spec) -> None:
+    path = write_spec("input 8\nrepeat 100000 [dense 4]\ndense 2 softmax\n", "deep.net")
+    result, seconds = run_check(runner, path, "--max-rows", "4")
+    assert result.exit_code == 0, result.output
+    assert "Output: (None, 2), 100,003 Keras layers" in result.output  # input, 100,001 dense, softmax
+    assert "Total params: 2,000,026" in result.output  # 36 + 99,999 x 20 + 10
+    assert seconds < 60
+
+
+def test_written_out_statements_have_the_same_limit(monkeypatch) -> None:
+    monkeypatch.setattr(lower, "MAX_LAYERS", 10)
+    assert len(netdsl.parse("input 8\n" + "dense 4\n" * 9).layers) == 9  # input + 9 layers: 10 statements
+    with pytest.raises(netdsl.NetdslError) as info:
+        netdsl.parse("input 8\n" + "dense 4\n" * 10)
+    assert "<string>:11:1: error[E207]: the program has more than 10 statements" in str(info.value)
+
+
+def test_keras_layers_are_bounded_even_when_statements_are_not(monkeypatch) -> None:
+    monkeypatch.setattr(analysis, "MAX_KERAS_LAYERS", 5)
+    net = netdsl.parse("input 8\ndense 4 relu relu\ndense 4 relu relu\n")  # 1 + 3 + 3 Keras layers
+    with pytest.raises(netdsl.NetdslError) as info:
+        netdsl.analyze(net)
+    assert "<string>:3:1: error[E207]: the network has more than 5 Keras layers" in str(info.value)
