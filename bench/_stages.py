@@ -112,10 +112,18 @@ def analyze(spec: str) -> dict[str, float]:
 
 
 def keras_build(spec: str) -> dict[str, float]:
-    """Seconds to import Keras and to build SPEC's keras.Model with netdsl's compiler, and peak RSS."""
+    """Seconds to import Keras and to build SPEC's keras.Model with netdsl's compiler, and peak RSS.
+
+    Keras 3 maps a functional model's graph recursively (keras/src/ops/function.py,
+    `_build_map_helper`, one Python frame per layer of depth), so past ~900 layers it raises
+    RecursionError under Python's default limit of 1,000. To measure deeper builds at all, this
+    raises the limit (recorded in the output as `recursion_limit`).
+    """
     import netdsl
 
     net = netdsl.load(spec)
+    limit = max(sys.getrecursionlimit(), 4 * len(net.layers) + 1_000)
+    sys.setrecursionlimit(limit)
     t = clock()
     import keras  # noqa: F401
 
@@ -126,6 +134,7 @@ def keras_build(spec: str) -> dict[str, float]:
     out["keras_layers"] = len(model.layers)
     out["total_params"] = model.count_params()
     out["peak_rss_mb"] = _rss_mb()
+    out["recursion_limit"] = limit
     return out
 
 

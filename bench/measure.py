@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root: benchmarks run from here so specs/ and the venv resolve."""
@@ -43,7 +44,9 @@ class Sample:
     returncode: int
 
 
-def run_once(argv: Sequence[str], env: dict[str, str] | None = None, stdout: int | None = subprocess.DEVNULL) -> Sample:
+def run_once(
+    argv: Sequence[str], env: dict[str, str] | None = None, stdout: int | IO[str] = subprocess.DEVNULL
+) -> Sample:
     """Run `argv` to completion; its wall time, CPU time and peak resident memory."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT, env=env or child_env())
