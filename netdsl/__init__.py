@@ -103,3 +103,30 @@ def build_model(net: Network, **kwargs: Any) -> keras.Model:
     from netdsl.compile import build_model as _build
 
     return _build(net, **kwargs)
+
+
+# Training lives in netdsl.training and imports TensorFlow only when a function is called, so
+# `import netdsl` stays as light as parsing needs.
+__all__ += ["evaluate", "predict", "train"]
+
+
+def train(spec: Any = None, data: str | None = None, **options: Any) -> Any:
+    """Train a spec (path, text or Network) on `data` (default: the built-in synthetic images) and
+    write a run directory; returns a TrainResult. Options: see `netdsl.training.train`."""
+    from netdsl.training import train as _train
+
+    return _train(spec, data, **options)
+
+
+def evaluate(run_dir: str | Path, data: str | None = None) -> dict:
+    """Test loss and accuracy of a trained run directory (on its own data, or on `data`)."""
+    from netdsl.training import evaluate as _evaluate
+
+    return _evaluate(run_dir, data)
+
+
+def predict(run_dir: str | Path, images: Any, top: int = 3) -> list[dict]:
+    """Top-`top` classes and probabilities for image files, with a trained run's model."""
+    from netdsl.training import predict as _predict
+
+    return _predict(run_dir, images, top=top)

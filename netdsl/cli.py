@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -165,6 +167,118 @@ def explain(code: str) -> None:
         if start >= 0:
             end = text.find("\n## ", start + 1)
             click.echo(text[start : end if end > 0 else None].split("\n", 1)[1].strip())
+
+
+T = TypeVar("T")
+
+# ---------------------------------------------------------------- training: thin wrappers of netdsl.training
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+DATA_HELP = (
+    "synthetic (default; built in), cifar10, cifar100, mnist, fashion_mnist, a .npz file "
+    "(x_train, y_train, x_test, y_test) or an image folder (class sub-folders, optionally under train/ and valid/)."
+)
+
+
+def _run_library(call: Callable[[], T]) -> T:
+    """Run a library call; render netdsl's own errors (exit 1) and Ctrl-C (exit 130) without a traceback."""
+    try:
+        return call()
+    except NetdslError as err:
+        report_error(err)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+@main.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data", metavar="SOURCE", help=DATA_HELP)
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory (default: runs/<spec>-<time>/); never overwritten.")
+@click.option("--resume", type=click.Path(path_type=Path), metavar="RUN_DIR",
+              help="Continue an interrupted run from its last finished epoch (same spec, data and settings).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train.")
+@click.option("--batch", type=click.IntRange(min=1), help="Batch size.")
+@click.option("--lr", type=click.FloatRange(min=0, max=10, min_open=True), help="(Peak) learning rate.")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="Optimizer.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), help="Learning-rate schedule.")
+@click.option("--momentum", type=click.FloatRange(min=0, max=1, max_open=True), help="SGD momentum.")
+@click.option("--label-smoothing", type=click.FloatRange(min=0, max=1, max_open=True), help="Label smoothing.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), help="Decoupled weight decay.")
+@click.option("--patience", type=click.IntRange(min=1), help="Early stopping: epochs without a better validation loss.")
+@click.option("--validation", type=click.FloatRange(min=0, max=1, max_open=True),
+              help="Fraction of the training images held out for validation (when the data has no split).")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed for the split, shuffling, augmentation and weights.")
+@click.option("--shift", type=click.FloatRange(min=0, max=1, max_open=True), help="Augment: random shift (fraction).")
+@click.option("--flip/--no-flip", default=None, help="Augment: random horizontal flips.")
+@click.option("--vflip/--no-vflip", default=None, help="Augment: random vertical flips.")
+@click.option("--shear", type=click.FloatRange(min=0, max=1, max_open=True), help="Augment: random shear.")
+@click.option("--zoom", type=click.FloatRange(min=0, max=1, max_open=True), help="Augment: random zoom (fraction).")
+@click.option("--rotation", type=click.FloatRange(min=0, max=1), help="Augment: random rotation (fraction of a turn).")
+@click.option("--no-augment", is_flag=True, help="Turn off every augmentation of the spec.")
+@click.option("--max-images", type=click.IntRange(min=1), help="Use at most N images of each split (quick runs).")
+@click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress.")
+def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | None, max_images: int | None,
+          quiet: bool, no_augment: bool, **options: Any) -> None:  # fmt: skip
+    """Train SPEC and write a run directory: spec, config, weights, history.csv, metrics.json, curves.png.
+
+    The spec's `train`/`augment` lines are the defaults; every option here overrides them."""
+    augment_keys = ("shift", "flip", "vflip", "shear", "zoom", "rotation")
+    augment = {key: options.pop(key) for key in augment_keys if options.get(key) is not None}
+    for key in augment_keys:
+        options.pop(key, None)
+    if no_augment:
+        augment = {"shift": 0.0, "flip": False, "vflip": False, "shear": 0.0, "zoom": 0.0, "rotation": 0.0}
+    given = {k: v for k, v in options.items() if v is not None}
+    if resume is not None and (spec is not None or given or augment or data or out or max_images):
+        raise click.UsageError("--resume continues a run with its own spec, data and settings; give only RUN_DIR")
+    if resume is None and spec is None:
+        raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
+    from netdsl.training import train as train_run
+
+    _run_library(
+        lambda: train_run(
+            spec, data, out=out, resume=resume, max_images=max_images, echo=click.echo,
+            verbose=0 if quiet else None, **given, **({"augment": augment} if augment else {}),
+        )
+    )  # fmt: skip
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--data", metavar="SOURCE", help="Evaluate on this data's test split instead of the run's own.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def evaluate(run_dir: Path, data: str | None, as_json: bool) -> None:
+    """Test loss and accuracy of a trained run (the model is rebuilt from its spec, then given its weights)."""
+    from netdsl.training import evaluate as evaluate_run
+
+    result = _run_library(lambda: evaluate_run(run_dir, data))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(
+            f"test accuracy: {result['accuracy']:.4f} (loss {result['loss']:.4f}, {result['images']:,} images of {result['data']})"
+        )
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Classes to show per image.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def predict(run_dir: Path, images: tuple[Path, ...], top: int, as_json: bool) -> None:
+    """Classify image files with a trained run: the top classes and their probabilities."""
+    from netdsl.training import predict as predict_run
+
+    results = _run_library(lambda: predict_run(run_dir, images, top=top))
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    for result in results:
+        ranked = ", ".join(f"{name} {probability:.3f}" for name, probability in result["top"])
+        click.echo(f"{result['image']}: {ranked}")
 
 
 if __name__ == "__main__":  # pragma: no cover

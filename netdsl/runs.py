@@ -1,0 +1,208 @@
+"""Run directories: everything one training run leaves behind, written so that a crash never
+leaves a half-written file.
+
+A run directory holds the spec as trained (`spec.net`), the resolved configuration
+(`config.json`), the per-epoch history (`history.csv`), a checkpoint of the last finished epoch
+(`checkpoint-N.weights.h5` named by `state.json`), the final weights (`model.weights.h5`), the final
+metrics (`metrics.json`) and the learning curves (`curves.png`). Every file is written to a
+temporary name and renamed into place (`os.replace` is atomic on POSIX), so a reader, or a run
+killed with SIGKILL, sees either the old file or the new one. A model is always rebuilt from the
+spec and given the weights: nothing is unpickled and `keras.saving.load_model` is never used.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from netdsl.diagnostics import Diagnostic, NetdslError, Source
+
+HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+def run_error(message: str, where: Path | str, help: str | None = None) -> NetdslError:
+    """A problem with a run directory (E508)."""
+    return NetdslError([Diagnostic("E508", message, None, help=help)], Source("", str(where)))
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Call `write(temporary_path)`, then rename the result over `path` in one step."""
+    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the suffix (.weights.h5, .png)
+    try:
+        write(temporary)
+        with open(temporary, "rb+") as stream:  # the data must be on disk before the rename is
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomically replace `path`'s content with `text`."""
+    atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def new_run_dir(spec_name: str, out: str | Path | None, root: str | Path = "runs") -> Path:
+    """Create the run's directory: `out`, or `runs/<spec>-<YYYYMMDD-HHMMSS>` (with -2, -3... if
+    taken). An existing, non-empty directory is never reused: that would overwrite a run."""
+    if out is not None:
+        path = Path(out)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise run_error(
+                f"{path} already exists; netdsl never overwrites a run",
+                path,
+                help=f"choose another --out, or continue it with `netdsl train --resume {path}`",
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{spec_name}-{stamp}"
+    for attempt in range(1, 1000):
+        path = base if attempt == 1 else base.with_name(f"{base.name}-{attempt}")
+        try:
+            path.mkdir(parents=True)  # exclusive: two runs started in the same second get different dirs
+            return path
+        except FileExistsError:
+            continue
+    raise run_error(f"cannot create a run directory under {root}", root)
+
+
+class RunDir:
+    """Reading and writing the files of one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # ------------------------------------------------------------ reading
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run; E508 if it is not one."""
+        run = cls(path)
+        if not run.path.is_dir():
+            raise run_error(f"no such run directory: {run.path}", run.path)
+        for name in ("spec.net", "config.json"):
+            if not (run.path / name).is_file():
+                raise run_error(
+                    f"{run.path} is not a netdsl run (no {name})",
+                    run.path,
+                    help="pass a directory made by netdsl train",
+                )
+        return run
+
+    def spec_text(self) -> str:
+        return (self.path / "spec.net").read_text(encoding="utf-8")
+
+    def config(self) -> dict[str, Any]:
+        try:
+            data = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise run_error(f"cannot read {self.path / 'config.json'}: {err}", self.path) from None
+        if not isinstance(data, dict) or "training" not in data:
+            raise run_error(f"{self.path / 'config.json'} is not a netdsl run configuration", self.path)
+        return data
+
+    def state(self) -> dict[str, Any]:
+        """The last finished epoch (`epoch`, `phase`, `checkpoint`, early-stopping counters), or {}."""
+        path = self.path / "state.json"
+        if not path.exists():
+            return {}
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise run_error(f"cannot read {path}: {err}", self.path) from None
+
+    def history(self) -> list[dict[str, Any]]:
+        """The rows of history.csv, numbers as floats (epoch and phase as ints)."""
+        path = self.path / "history.csv"
+        if not path.exists():
+            return []
+        rows = []
+        with open(path, newline="", encoding="utf-8") as stream:
+            for row in csv.DictReader(stream):
+                parsed: dict[str, Any] = {}
+                for key, value in row.items():
+                    if value in ("", None):
+                        continue
+                    parsed[key] = int(value) if key in ("epoch", "phase") else float(value)
+                rows.append(parsed)
+        return rows
+
+    def weights_path(self) -> Path:
+        """The weights to use: the final ones, else the last checkpoint (an unfinished run)."""
+        final = self.path / "model.weights.h5"
+        if final.exists():
+            return final
+        checkpoint = self.state().get("checkpoint")
+        if checkpoint and (self.path / checkpoint).exists():
+            return self.path / checkpoint
+        raise run_error(
+            f"{self.path} holds no weights yet (no finished epoch)", self.path, help="train it, or resume it"
+        )
+
+    # ------------------------------------------------------------ writing
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        """The whole history, rewritten atomically (a few hundred rows at most)."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        write_text(self.path / "history.csv", buffer.getvalue())
+
+    def save_weights(self, model: Any, name: str) -> Path:
+        path = self.path / name
+        atomic_write(path, lambda temporary: model.save_weights(str(temporary)))
+        return path
+
+    def checkpoint(self, model: Any, rows: list[dict[str, Any]], state: dict[str, Any]) -> None:
+        """A finished epoch: its weights and optimizer state, the history, then the state naming them.
+
+        The checkpoint carries the epoch in its name and `state.json` is written last, so a kill at
+        any instant leaves a consistent (state, checkpoint) pair; history rows beyond the state's
+        epoch (a kill just before state.json) are dropped on resume."""
+        name = f"checkpoint-{state['epoch']}.weights.h5"
+        self.save_weights(model, name)
+        self.write_history(rows)
+        previous = self.state().get("checkpoint")
+        write_json(self.path / "state.json", {**state, "checkpoint": name})
+        if previous and previous != name:
+            (self.path / previous).unlink(missing_ok=True)
+
+    def plot(self, rows: list[dict[str, Any]], title: str) -> None:
+        """curves.png: loss and accuracy per epoch, train vs validation, phases marked."""
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display needed; must precede pyplot's import
+        import matplotlib.pyplot as plt
+
+        figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+        epochs = [r["epoch"] for r in rows]
+        for axis, metric in zip(axes, ("loss", "accuracy")):
+            for key, label, style in ((metric, "train", "-o"), (f"val_{metric}", "validation", "-s")):
+                points = [(e, r[key]) for e, r in zip(epochs, rows) if key in r]
+                if points:
+                    axis.plot(*zip(*points), style, label=label, markersize=3)
+            for before, row in itertools.pairwise(rows):
+                if row.get("phase", 1) != before.get("phase", 1):
+                    axis.axvline(before["epoch"] + 0.5, color="grey", linestyle="--", linewidth=1)
+            axis.set_xlabel("epoch")
+            axis.set_title(metric)
+            axis.grid(alpha=0.3)
+            axis.legend()
+        figure.suptitle(title)
+        figure.tight_layout()
+        atomic_write(self.path / "curves.png", lambda temporary: figure.savefig(temporary, format="png", dpi=100))
+        plt.close(figure)
