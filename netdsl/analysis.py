@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import Op, ReceptiveField, Shape, ShapeError, fmt_shape
+from netdsl.layers.pretrained import Application, freezing
 
 
 MAX_KERAS_LAYERS = 500_000
@@ -116,7 +117,11 @@ class ShapeGraph:
         self.rows.append(_row(name, "InputLayer", shape, 0, 0, 0, field, (), span, "input"))
         return Node(shape, field, name)
 
-    def call(self, op: Op, *inputs: Node) -> Node:
+    def application(self, application: Application, x: Node) -> Node:
+        """A whole keras.applications backbone: replay its layers, each under its own Keras name."""
+        return application.replay(x, self.call, x.shape)
+
+    def call(self, op: Op, *inputs: Node, name: str | None = None) -> Node:
         layer = self.layer
         span = layer.span if layer else None
         if len(self.rows) >= MAX_KERAS_LAYERS:  # a statement can expand to many ops: bound the rows too
@@ -131,7 +136,7 @@ class ShapeGraph:
             raise NetdslError(
                 [Diagnostic(err.code, f"{layer.kind if layer else op.prefix}: {err.message}", span, help=err.help)]
             ) from None
-        name = self.namer(op.prefix)
+        name = name or self.namer(op.prefix)  # a backbone's layers carry Keras's explicit names
         trainable = self.trainable(len(self.rows), name)
         params = trainable_count = 0
         for weight in op.weights(*shapes):
@@ -211,7 +216,7 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
     """Shapes, counts, MACs and receptive fields of every layer; raise NetdslError if it cannot build.
 
     `trainable(index, name)` says whether the layer at that position of `model.layers` trains
-    (freezing); by default all do.
+    (freezing); by default the spec's `pretrained ... freeze` decides, and without one all do.
     """
     source = Source(net.source, net.file or "<string>")
     if net.input_shape is None:
@@ -231,9 +236,14 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
     graph = ShapeGraph(trainable)
     x = graph.input(net.input_shape, net.input_span)
     try:
+        freeze = freezing(net) if trainable is None else None  # the spec's own `pretrained ... freeze<N`
+        if freeze is not None:
+            graph.trainable = freeze.trainable
         for layer in net.layers:
             graph.layer = layer
             x = layer.apply(x, graph)
+        if freeze is not None:
+            freeze.check(len(graph.rows))
     except NetdslError as err:
         err.source = source
         raise

@@ -15,8 +15,10 @@ from typing import Any
 
 from netdsl.analysis import Namer, Report, analyze
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
+from netdsl.diagnostics import NetdslError, Source
 from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import Op
+from netdsl.layers.pretrained import Application, freezing
 
 INSTALL_HINT = "pip install 'netdsl[keras]'"
 
@@ -47,6 +49,10 @@ class KerasGraph:
     def input(self, shape: tuple[int, ...]) -> Any:
         self.namer.counts["input_layer"] = 1
         return self.keras.Input(shape=shape, name="input_layer")
+
+    def application(self, application: Application, x: Any) -> Any:
+        """A whole backbone, built by keras.applications on `x`: its layers join the model one by one."""
+        return application.to_keras(self.keras, x)
 
     def call(self, op: Op, *inputs: Any) -> Any:
         name = self.namer(op.prefix)
@@ -93,10 +99,17 @@ def compile_network(net: Network, trainable: Callable[[int, str], bool] | None =
     keras = import_keras()
     graph = KerasGraph(keras)
     x = inputs = graph.input(net.input_shape)  # type: ignore[arg-type]
-    for layer in net.layers:
-        graph.layer = layer
-        x = layer.apply(x, graph)
+    try:
+        for layer in net.layers:
+            graph.layer = layer
+            x = layer.apply(x, graph)
+    except NetdslError as err:  # a backbone's weights that cannot be loaded
+        err.source = Source(net.source, net.file or "<string>")
+        raise
     model = keras.Model(inputs=inputs, outputs=x, name=model_name(net.name))
+    if trainable is None:  # the spec's own `pretrained ... freeze<N`
+        freeze = freezing(net)
+        trainable = freeze.trainable if freeze is not None else None
     if trainable is not None:
         for index, keras_layer in enumerate(model.layers):
             keras_layer.trainable = trainable(index, keras_layer.name)

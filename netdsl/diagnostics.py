@@ -42,6 +42,9 @@ CODES: dict[str, str] = {
     "W403": "dropout or activation as the very first layer",
     "W404": "residual add broadcasts a size-1 axis",
     "W405": "parameters may not fit in memory",
+    "E310": "input does not fit the pretrained backbone",
+    "E311": "freeze names no layer of the model",
+    "E312": "pretrained is not the first layer",
     "E501": "cannot read the data",
     "E502": "no images found",
     "E503": "corrupt image",
@@ -51,6 +54,8 @@ CODES: dict[str, str] = {
     "E507": "training diverged (NaN loss)",
     "E508": "bad run directory",
     "E509": "image shape cannot be adapted to the input",
+    "E510": "ImageNet weights cannot be downloaded",
+    "E511": "weights file missing or of another architecture",
     "E601": "the analyzer and Keras disagree (netdsl check --verify)",
 }
 

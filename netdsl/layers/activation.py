@@ -35,6 +35,25 @@ class ActivationOp(Op):
         return {"activation": self.function}
 
 
+@dataclass(frozen=True)
+class ReLUOp(Op):
+    """Keras's `ReLU` layer, whose arguments `Activation('relu')` lacks: MobileNetV2's ReLU6 is `ReLU(6.0)`."""
+
+    max_value: float | None = None
+    negative_slope: float = 0.0
+    threshold: float = 0.0
+    keras_class: ClassVar[str] = "ReLU"
+    prefix: ClassVar[str] = "re_lu"
+
+    def output_shape(self, *inputs: Shape) -> Shape:
+        return inputs[0]
+
+    def keras_args(self) -> dict[str, Any]:
+        defaults = ReLUOp()
+        return {key: getattr(self, key) for key in ("max_value", "negative_slope", "threshold")
+                if getattr(self, key) != getattr(defaults, key)}  # fmt: skip
+
+
 def apply_post(graph: Graph, x: Tensor, post: tuple[str, ...]) -> Tensor:
     """Apply a conv/dense's trailing activations and batch norms, in the order written."""
     for word in post:

@@ -1,0 +1,201 @@
+"""`pretrained NAME [weights=imagenet|none|"PATH"] [freeze<N | freeze<"layer" | freeze=all | freeze=none]`:
+a `keras.applications` backbone without its top, as the first layer of a network, followed by the user's head.
+
+The analyzer replays the backbone's layer graph from `netdsl/backbones/<name>.json` with netdsl's own ops,
+so shapes and counts are exact for any input size without TensorFlow; the compiler calls
+`keras.applications.<Backbone>(include_top=False, weights=..., input_tensor=x)`, so the combined model's
+`model.layers` are the input, the backbone's layers, then the head's, exactly as in the seed.
+
+Freezing counts in that combined `model.layers`: `freeze<142` is the seed's
+`for layer in model.layers[:142]: layer.trainable = False`; `freeze=all` freezes the input and every
+backbone layer (the seed's `for layer in base_model.layers`); `freeze<"conv5_block1_1_conv"` freezes
+everything before that layer, which survives Keras versions that renumber layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from netdsl.backbones import APPLICATIONS, Backbone, load
+from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean
+from netdsl.ir import Layer, Network, Span
+from netdsl.layers.base import Graph, Syntax, Tensor
+
+BackboneName = Literal[tuple(APPLICATIONS)]  # type: ignore[valid-type]
+
+
+class Pretrained(Layer):
+    """A `keras.applications` backbone (include_top=False): resnet50, mobilenetv2 or vgg16."""
+
+    kind: Literal["pretrained"] = "pretrained"
+    backbone: BackboneName
+    weights: str = Field("imagenet", min_length=1)  # "imagenet", "none" or the path of a .h5 weights file
+    freeze: int | str = "none"  # N: model.layers[:N]; "all"; "none"; or a layer name (frozen before it)
+
+    syntax: ClassVar[Syntax] = Syntax(
+        flags={
+            **{name: ("backbone", name) for name in APPLICATIONS},
+            "frozen": ("freeze", "all"),
+            "trainable": ("freeze", "none"),
+        },
+        below=("freeze",),
+        example="pretrained resnet50 weights=imagenet freeze=all",
+    )
+    summary: ClassVar[str] = "a keras.applications backbone without its top (resnet50, mobilenetv2, vgg16)"
+
+    @model_validator(mode="after")
+    def _freeze_is_meaningful(self) -> Pretrained:
+        if isinstance(self.freeze, int) and self.freeze < 0:
+            raise ValueError(f"freeze must be a layer index >= 0, got {self.freeze}")
+        return self
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        return graph.application(Application(self), x)  # type: ignore[attr-defined]
+
+    @property
+    def structure(self) -> Backbone:
+        return load(self.backbone)
+
+    def frozen_below(self) -> int:
+        """The `model.layers` index before which layers are frozen (0: none), or NetdslError (E311)."""
+        names = self.structure.names
+        if self.freeze == "none":
+            return 0
+        if self.freeze == "all":
+            return 1 + len(names)  # the input layer and every backbone layer
+        if isinstance(self.freeze, int):
+            return self.freeze
+        if self.freeze in names:
+            return 1 + names.index(self.freeze)
+        raise NetdslError([
+            Diagnostic(
+                "E311", f"pretrained {self.backbone}: freeze<\"{self.freeze}\" names no layer of {self.backbone}",
+                self.span,
+                help=did_you_mean(self.freeze, names)
+                or f"use a layer name from `netdsl check` (e.g. {names[len(names) // 2]}), an index, all or none",
+            )
+        ])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Application:
+    """What a graph's `application` receives: the analyzer replays it, the compiler builds it with Keras."""
+
+    layer: Pretrained
+
+    def replay(self, x: Any, call: Callable[..., Any], shape: tuple[int, ...]) -> Any:
+        """Check the input against Keras's rules for this backbone, then run its layers through `call`."""
+        app = APPLICATIONS[self.layer.backbone]
+        name = f"pretrained {self.layer.backbone}"
+        if len(shape) != 3:
+            raise NetdslError([Diagnostic("E310", f"{name} needs an image input HxWxC, got {'x'.join(map(str, shape))}",
+                                          self.layer.span)])  # fmt: skip
+        if min(shape[:2]) < app.min_size:
+            raise NetdslError([
+                Diagnostic(
+                    "E310", f"{name}: the input must be at least {app.min_size}x{app.min_size} "
+                    f"(Keras's minimum for {app.function}), got {shape[0]}x{shape[1]}",
+                    self.layer.span, help=f"use `input {app.min_size}x{app.min_size}x3` or larger; {app.function} was trained at 224x224",
+                )
+            ])  # fmt: skip
+        if shape[2] != 3 and self.layer.weights != "none":
+            raise NetdslError([
+                Diagnostic(
+                    "E310", f"{name}: pretrained weights expect 3 (RGB) channels, got {shape[2]}", self.layer.span,
+                    help="use an RGB input (HxWx3), or weights=none to train the backbone from scratch",
+                )
+            ])  # fmt: skip
+        return self.layer.structure.replay(x, call)
+
+    def to_keras(self, keras: Any, x: Any) -> Any:
+        """`keras.applications.<Backbone>(include_top=False, weights=..., input_tensor=x)`'s output tensor."""
+        app = APPLICATIONS[self.layer.backbone]
+        weights = self.layer.weights
+        where = f"pretrained {self.layer.backbone}"
+        if weights not in ("imagenet", "none") and not Path(weights).is_file():
+            raise NetdslError([Diagnostic("E511", f'{where}: weights file "{weights}" does not exist', self.layer.span,
+                                          help="give the path of a .h5 file saved from keras.applications, or weights=none")])  # fmt: skip
+        constructor = getattr(keras.applications, app.function)
+        try:
+            model = constructor(
+                include_top=False, weights=None if weights == "none" else weights,
+                input_tensor=x, input_shape=tuple(x.shape[1:]),
+            )  # fmt: skip
+        except Exception as err:  # Keras raises bare Exception/ValueError for download and file errors
+            raise weights_error(self.layer, app, str(err)) from None
+        return model.output
+
+
+def weights_error(layer: Pretrained, app: Any, reason: str) -> NetdslError:
+    """E510 (ImageNet weights cannot be fetched) or E511 (the file does not fit the backbone)."""
+    where = f"pretrained {layer.backbone}"
+    reason = reason.strip().splitlines()[0][:300] if reason.strip() else "no reason given"
+    if layer.weights == "imagenet":
+        return NetdslError([
+            Diagnostic(
+                "E510", f"{where}: cannot download the ImageNet weights ({app.weights_file})", layer.span,
+                notes=(f"Keras said: {reason}",),
+                help=f"fetch {app.weights_file} where there is a network (Keras keeps it in ~/.keras/models/), "
+                f'then write weights="path/to/{app.weights_file}"; or use weights=none to start from random weights',
+            )
+        ])  # fmt: skip
+    return NetdslError([
+        Diagnostic(
+            "E511", f'{where}: the weights file "{layer.weights}" does not fit {app.function} (include_top=False)',
+            layer.span, notes=(f"Keras said: {reason}",),
+            help=f"use the file keras.applications.{app.function}(include_top=False) saves, such as {app.weights_file}",
+        )
+    ])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Freezing:
+    """Layers `model.layers[:below]` do not train; `where` locates the setting for messages."""
+
+    below: int
+    where: Span | None = None
+    text: str = ""
+
+    def trainable(self, index: int, name: str) -> bool:
+        """The `trainable(index, name)` callback of `analysis.analyze` and `compile.build_model`."""
+        return index >= self.below
+
+    def check(self, layer_count: int) -> None:
+        """E311 unless the index is within the combined model's `model.layers`."""
+        if self.below > layer_count:
+            raise NetdslError([
+                Diagnostic(
+                    "E311", f"{self.text}: the model has only {layer_count} layers (model.layers[0..{layer_count - 1}])",
+                    self.where, help=f"use an index up to {layer_count}, a layer name, all or none",
+                )
+            ])  # fmt: skip
+
+
+def backbone_of(net: Network) -> Pretrained | None:
+    """The network's `pretrained` layer, or None; E312 when it is not the first layer."""
+    found = None
+    for index, layer in enumerate(net.layers):
+        if isinstance(layer, Pretrained):
+            if index != 0 or found is not None:
+                raise NetdslError([
+                    Diagnostic("E312", "pretrained must be the first layer, right after `input`", layer.span,
+                               help="a backbone starts the network; write your head (gap, dense, ...) after it")
+                ])  # fmt: skip
+            found = layer
+    return found
+
+
+def freezing(net: Network, freeze: int | str | None = None) -> Freezing | None:
+    """The freezing the network's `pretrained` line asks for (or `freeze`, a phase's override); None if none."""
+    layer = backbone_of(net)
+    if layer is None:
+        return None
+    value = layer.freeze if freeze is None else freeze
+    layer = layer.model_copy(update={"freeze": value})
+    text = f"freeze<{value!r}" if not isinstance(value, str) or value not in ("all", "none") else f"freeze={value}"
+    return Freezing(layer.frozen_below(), layer.span, f"pretrained {layer.backbone} {text.replace(chr(39), chr(34))}")
