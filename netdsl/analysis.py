@@ -195,6 +195,20 @@ def _trailing_warnings(net: Network) -> Iterable[Diagnostic]:
             seen_final = True
 
 
+def _first_layer_warnings(net: Network) -> Iterable[Diagnostic]:
+    """W403: dropout or an activation straight on the input acts on raw pixels, seldom what was meant."""
+    first = net.layers[0]
+    if first.kind in ("dropout", "activation"):
+        what = "dropout" if first.kind == "dropout" else getattr(first, "function", first.kind)
+        yield Diagnostic(
+            "W403",
+            f"{what} is the very first layer: it acts on the raw input, not on learned features",
+            first.span,
+            severity="warning",
+            help=f"put {what} after a conv or dense layer (or remove it)",
+        )
+
+
 def _memory_warnings(rows: list[LayerReport], total: int) -> Iterable[Diagnostic]:
     """W405: the float32 parameters alone exceed this machine's RAM, so building the model would fail."""
     memory = physical_memory()
@@ -225,14 +239,16 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
                 Diagnostic(
                     "E301",
                     "no input shape: start the spec with `input HxWxC` (e.g. `input 32x32x3`)",
-                    None,
+                    (net.layers[0].span if net.layers else None) or Span(line=1, column=1),  # where it was needed
                     help="or pass --input 32x32x3 to netdsl check",
                 )
             ],
             source,
         )
     if not net.layers:
-        raise NetdslError([Diagnostic("E305", "the network has no layers", net.input_span)], source)
+        raise NetdslError(
+            [Diagnostic("E305", "the network has no layers", net.input_span or Span(line=1, column=1))], source
+        )
     graph = ShapeGraph(trainable)
     x = graph.input(net.input_shape, net.input_span)
     try:
@@ -251,7 +267,7 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
     total = sum(r.params for r in rows)
     trainable_total = sum(r.trainable_params for r in rows)
     macs = sum(r.macs for r in rows)
-    warnings = [*graph.warnings, *_trailing_warnings(net), *_memory_warnings(rows, total)]
+    warnings = [*_first_layer_warnings(net), *graph.warnings, *_trailing_warnings(net), *_memory_warnings(rows, total)]
     return Report(
         file=net.file,
         name=net.name,

@@ -57,7 +57,9 @@ class _Lowering:
         self.statements = 0  # statements expanded so far, layers and directives
 
     def error(self, code: str, message: str, span: Span | None, help: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic(code, message, span, help=help))
+        diagnostic = Diagnostic(code, message, span, help=help)
+        if diagnostic not in self.diagnostics:  # a statement inside `repeat 3 [...]` is reported once, not 3 times
+            self.diagnostics.append(diagnostic)
 
     # ------------------------------------------------------------ values
 
@@ -139,6 +141,8 @@ class _Lowering:
         hint = did_you_mean(value, known)
         if hint is None and positional and re.fullmatch(r"[a-z]\w*", value):
             hint = f"'{value}' is not a defined variable; variables come from `repeat [...] for {value} in ...`"
+            self.error("E205", f"{word}: '{value}' is not defined", arg.span, help=hint)
+            return
         if hint is None and known:
             hint = f"{word} accepts: " + ", ".join(sorted(set(known) - set(sequence_words))[:12])
             if sequence_words:
@@ -253,6 +257,12 @@ class _Lowering:
         count = 1
         if rep.count is not None:
             count = self.resolve(rep.count, env)
+            if isinstance(count, str) and not rep.count.quoted:
+                self.error(
+                    "E205", f"repeat: '{count}' is not defined", rep.count.span,
+                    help=f"a count is a number, or a variable of an enclosing `repeat [...] for {count} in ...`",
+                )  # fmt: skip
+                return
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 self.error("E201", f"repeat: count must be a whole number >= 0, got {rep.count.text()}", rep.count.span)
                 return
@@ -292,6 +302,11 @@ class _Lowering:
         for st in statements:
             if isinstance(st, Repeat):
                 self.repeat(st, env, depth + 1)
+            elif depth > 0 and st.word in DIRECTIVES:  # `repeat 3 [train ...]` would set it three times
+                self.error(
+                    "E208", f"{st.word} is a directive and cannot be inside repeat", st.span,
+                    help=f"move `{st.word} ...` out of the repeat, to the top level",
+                )  # fmt: skip
             else:
                 self.command(st, env)
             if len(self.diagnostics) >= 50:  # enough to act on; stop before flooding

@@ -165,9 +165,10 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
     help_text = None
     if isinstance(err, UnexpectedCharacters):
         char = source.line(line)[column - 1 : column] or "?"
+        shown = f"'{char}'" if char.isprintable() else f"U+{ord(char):04X}"  # NUL, ESC, ... named, not printed
         return Diagnostic(
             "E103",
-            f"unexpected character '{char}'",
+            f"unexpected character {shown}",
             Span(line=line, column=column, end_line=line, end_column=column + 1),
             help="statements are words and numbers separated by ';' or new lines; '#' starts a comment",
         )
@@ -187,8 +188,9 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
             help=help_text,
         )
     expected = getattr(err, "expected", None) or set()
-    lines = source.text.splitlines() or [""]
+    lines = source.text.removesuffix("\n").split("\n")  # line breaks as Lark counts them
     last = len(lines)
+    lines[-1] = lines[-1].removesuffix("\r")
     return Diagnostic(
         "E104",
         f"unexpected end of input; expected {expected_words(expected)}",
@@ -219,11 +221,88 @@ def check_size(source: Source) -> None:
             )  # fmt: skip
 
 
+MAX_SYNTAX_ERRORS = 10
+"""Syntax errors reported per file; recovery re-parses once per error, so it is bounded too."""
+RECOVERY_CHARS = 200_000
+"""Above this size only the first syntax error is reported (each recovery step re-parses the file)."""
+
+
+def statement_around(text: str, pos: int) -> tuple[int, int]:
+    """The [start, end) of the statement holding `pos`, a whole `repeat [...]` included.
+
+    A statement ends at `;` or a line break outside brackets (not after a `\\` continuation),
+    or just before the `]` of an enclosing block; comments and strings are skipped. The start is
+    found by scanning forward from the top, so brackets inside comments cannot mislead it.
+    """
+    starts, i = [0], 0  # the current statement's start at each bracket depth
+    while i < pos:
+        char = text[i]
+        if char == "#":
+            newline = text.find("\n", i)
+            i = len(text) if newline < 0 else newline
+            continue
+        if char == '"':
+            close, newline = text.find('"', i + 1), text.find("\n", i + 1)
+            i = close + 1 if close >= 0 and (newline < 0 or close < newline) else i + 1
+            continue
+        if char == "[":
+            starts.append(i + 1)
+        elif char == "]" and len(starts) > 1:
+            starts.pop()
+        elif char == ";" or (char == "\n" and text[i - 1 : i] != "\\"):
+            starts[-1] = i + 1
+        i += 1
+    start = starts[-1]
+    depth, end = 0, start
+    while end < len(text):
+        char = text[end]
+        if char == "#":
+            newline = text.find("\n", end)
+            end = len(text) if newline < 0 else newline
+            continue
+        if char == '"':
+            close, newline = text.find('"', end + 1), text.find("\n", end + 1)
+            end = close + 1 if close >= 0 and (newline < 0 or close < newline) else end + 1
+            continue
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            if depth == 0:
+                end += end == pos  # a stray `]` is the error itself: drop it with its statement
+                break
+            depth -= 1
+        elif depth == 0 and (char == ";" or (char == "\n" and text[end - 1 : end] != "\\")):
+            break
+        end += 1
+    return start, max(end, pos)
+
+
 def parse_surface(source: Source) -> list[Statement]:
-    """Parse a spec's text into surface statements, or raise NetdslError with a located message."""
+    """Parse a spec's text into surface statements, or raise NetdslError with every syntax error.
+
+    After an error the statement holding it is blanked out (line breaks kept, so positions stay
+    true) and the text is parsed again: each independent error is reported once, and a misspelt
+    `repeat [` does not cascade into an error at its `]`.
+    """
     check_size(source)
-    try:
-        tree = parser().parse(source.text)
-    except (UnexpectedInput, UnexpectedEOF) as err:
-        raise NetdslError([_syntax_error(err, source)], source) from None
+    diagnostics: list[Diagnostic] = []
+    text = source.text
+    while True:
+        try:
+            tree = parser().parse(text)
+            break
+        except (UnexpectedInput, UnexpectedEOF) as err:
+            diagnostics.append(_syntax_error(err, source))
+            pos = getattr(err, "pos_in_stream", None)
+            if isinstance(err, UnexpectedEOF) or pos is None or getattr(err, "token", None) == "":
+                break
+            if len(diagnostics) >= MAX_SYNTAX_ERRORS or len(text) > RECOVERY_CHARS:
+                break
+            start, end = statement_around(text, pos)
+            blanked = text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
+            if blanked == text:
+                break
+            text = blanked
+    if diagnostics:
+        raise NetdslError(diagnostics, source)
     return ToSurface().transform(tree)

@@ -64,7 +64,7 @@ def test_an_inner_repeat_with_a_bad_count_is_still_reported_inside_an_empty_expa
     path = write_spec("input 8\nrepeat 1000000000 [repeat x [dense 2]]\ndense 3\n", "x.net")
     result, _ = run_check(runner, path)
     assert result.exit_code == 1
-    assert "x.net:2:27: error[E201]: repeat: count must be a whole number >= 0, got x" in result.output
+    assert "x.net:2:27: error[E205]: repeat: 'x' is not defined" in result.output
 
 
 def test_a_trillion_unit_dense_layer_is_analysed_and_warned_about(runner, write_spec) -> None:

@@ -116,7 +116,7 @@ def test_unknown_kind_in_json_lists_the_valid_kinds() -> None:
         ("conv 10 20", "error[E202]: conv: unexpected value '20' (positional arguments: filters)"),
         ("gmp 3", "error[E202]: gmp: unexpected value '3' (positional arguments: none)"),
         ("conv 10 freeze<3", "error[E202]: conv takes no 'freeze<...' argument"),
-        ("conv w", "error[E202]: conv: unknown argument 'w'"),
+        ("conv w", "error[E205]: conv: 'w' is not defined"),
         ("conv", "t.net:1:1: error[E203]: conv: missing filters"),
         ("conv 10 k3 k5", "t.net:1:12: error[E204]: conv: kernel is given twice"),
         ("input 8x8x1\ninput 8x8x1", "t.net:2:1: error[E204]: input is given twice"),
