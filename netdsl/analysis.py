@@ -18,7 +18,6 @@ from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import Op, ReceptiveField, Shape, ShapeError, fmt_shape
 from netdsl.layers.pretrained import Application, freezing
 
-
 MAX_KERAS_LAYERS = 500_000
 """Most Keras layers one analysis records: each row costs about 1.5 KB, so memory stays under ~1 GB."""
 
