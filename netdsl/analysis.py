@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import Op, ReceptiveField, Shape, ShapeError, fmt_shape
-from netdsl.layers.pretrained import Application, freezing
+from netdsl.layers.pretrained import Application, freezing, phase_freezings
 
 MAX_KERAS_LAYERS = 500_000
 """Most Keras layers one analysis records: each row costs about 1.5 KB, so memory stays under ~1 GB."""
@@ -70,6 +70,7 @@ class Report(BaseModel):
     flops: int  # 2 * MACs, the usual convention
     param_bytes: int  # float32 storage of all parameters
     warnings: list[dict] = []
+    phases: list[dict] = []  # per `phase` line: its freezing and what trains then
 
     def to_json(self, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)
@@ -225,6 +226,21 @@ def _memory_warnings(rows: list[LayerReport], total: int) -> Iterable[Diagnostic
     )
 
 
+def _phases(net: Network) -> list[dict]:
+    """For each `phase` line, the counts with its freezing applied to the same model (the seed's before/after)."""
+    out = []
+    for number, (phase, freeze) in enumerate(zip(net.training.phases, phase_freezings(net)), 1):
+        report = analyze(net, freeze.trainable if freeze is not None else lambda index, name: True)
+        if freeze is not None:
+            freeze.check(len(report.layers))
+        out.append({
+            "phase": number, "line": phase.span.line if phase.span else None, "epochs": phase.epochs,
+            "frozen_below": freeze.below if freeze is not None else 0,
+            "trainable_params": report.trainable_params, "non_trainable_params": report.non_trainable_params,
+        })  # fmt: skip
+    return out
+
+
 def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -> Report:
     """Shapes, counts, MACs and receptive fields of every layer; raise NetdslError if it cannot build.
 
@@ -259,6 +275,7 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
             x = layer.apply(x, graph)
         if freeze is not None:
             freeze.check(len(graph.rows))
+        phases = _phases(net) if trainable is None else []
     except NetdslError as err:
         err.source = source
         raise
@@ -280,6 +297,7 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
         flops=2 * macs,
         param_bytes=4 * total,
         warnings=[w.to_dict() for w in warnings],
+        phases=phases,
     )
 
 

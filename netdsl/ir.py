@@ -145,6 +145,20 @@ class Augment(BaseModel):
     rotation: float = Field(0.0, ge=0, le=1)
 
 
+class PhaseConfig(BaseModel):
+    """One `phase` line: a stretch of training with its own optimizer, learning rate and freezing (the seed's
+    fine-tune: train the head on a frozen backbone, then unfreeze the last stage at a tenth of the rate).
+    Fields left out come from the `train` line; `freeze` (as on `pretrained`) from the `pretrained` line."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    epochs: PositiveInt
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] | None = None
+    lr: float | None = Field(None, gt=0, le=10)
+    schedule: Literal["constant", "step", "cosine", "onecycle"] | None = None
+    freeze: int | str | None = None
+    span: Span | None = None
+
+
 class TrainConfig(BaseModel):
     """Training defaults written in the spec (`train ...`, `augment ...`); the CLI overrides them."""
 
@@ -161,6 +175,7 @@ class TrainConfig(BaseModel):
     validation: float = Field(0.1, ge=0, lt=1)  # fraction of the training images held out, unless the data has a split
     seed: int | None = Field(None, ge=0)  # None: a fresh seed per run (recorded in the run's config.json)
     augment: Augment = Augment()
+    phases: tuple[PhaseConfig, ...] = ()  # `phase` lines, run in order by one `netdsl train`; () is one phase
 
 
 class Network(BaseModel):

@@ -14,7 +14,19 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source, did_you_mean
-from netdsl.ir import WORDS, Argument, Augment, Command, Layer, Network, Repeat, Span, Statement, TrainConfig
+from netdsl.ir import (
+    WORDS,
+    Argument,
+    Augment,
+    Command,
+    Layer,
+    Network,
+    PhaseConfig,
+    Repeat,
+    Span,
+    Statement,
+    TrainConfig,
+)
 from netdsl.layers.base import Syntax
 
 MAX_LAYERS = 250_000
@@ -39,7 +51,18 @@ AUGMENT_SYNTAX = Syntax(
     aliases={"rotate": "rotation", "horizontal_flip": "flip", "vertical_flip": "vflip"},
     example="augment shift=0.1 flip",
 )  # fmt: skip
-DIRECTIVES = ("input", "train", "augment")
+PHASE_SYNTAX = Syntax(
+    positional=("epochs",),
+    flags={
+        **{name: ("optimizer", name) for name in ("adam", "adamw", "sgd", "rmsprop")},
+        **{name: ("schedule", name) for name in ("constant", "step", "cosine", "onecycle")},
+        "frozen": ("freeze", "all"), "trainable": ("freeze", "none"),
+    },
+    below=("freeze",),
+    aliases={"learning_rate": "lr"},
+    example="phase epochs=3 rmsprop lr=1e-4 freeze<142",
+)  # fmt: skip
+DIRECTIVES = ("input", "train", "augment", "phase")
 
 _PREFIXED = re.compile(r"([a-z]+)([0-9]+(?:x[0-9]+)*)")
 
@@ -53,6 +76,7 @@ class _Lowering:
         self.input_span: Span | None = None
         self.train: dict[str, Any] = {}
         self.augment: dict[str, Any] = {}
+        self.phases: list[PhaseConfig] = []
         self.cache: dict[tuple, Layer | None] = {}
         self.statements = 0  # statements expanded so far, layers and directives
 
@@ -187,6 +211,8 @@ class _Lowering:
             return self.input(cmd, env)
         if cmd.word in ("train", "augment"):
             return self.directive(cmd, env)
+        if cmd.word == "phase":
+            return self.phase(cmd, env)
         cls = WORDS.get(cmd.word)
         if cls is None:
             known = [*WORDS, *DIRECTIVES, "repeat"]
@@ -241,7 +267,7 @@ class _Lowering:
         model, syntax, target = (
             (TrainConfig, TRAIN_SYNTAX, self.train) if cmd.word == "train" else (Augment, AUGMENT_SYNTAX, self.augment)
         )
-        fields = [f for f in model.model_fields if f != "augment"]
+        fields = [f for f in model.model_fields if f not in ("augment", "phases")]
         bound = self.bind(cmd.word, syntax, fields, cmd.args, env)
         if bound is None:
             return
@@ -252,6 +278,18 @@ class _Lowering:
                 return
         if self.validate(cmd.word, model, {**target, **values}, spans, cmd.span, syntax.example) is not None:
             target.update(values)
+
+    def phase(self, cmd: Command, env: dict[str, Any]) -> None:
+        """`phase epochs=3 rmsprop lr=1e-4 freeze<142`: one more stretch of training, in the order written."""
+        fields = [f for f in PhaseConfig.model_fields if f != "span"]
+        bound = self.bind(cmd.word, PHASE_SYNTAX, fields, cmd.args, env)
+        if bound is None:
+            return
+        values, spans = bound
+        data = {**values, "span": cmd.span}
+        phase = self.validate(cmd.word, PhaseConfig, data, spans, cmd.span, PHASE_SYNTAX.example)
+        if phase is not None:
+            self.phases.append(phase)  # type: ignore[arg-type]
 
     def repeat(self, rep: Repeat, env: dict[str, Any], depth: int) -> None:
         count = 1
@@ -368,7 +406,9 @@ def lower(statements: Sequence[Statement], source: Source, name: str = "model") 
         pass
     if work.diagnostics:
         raise NetdslError(work.diagnostics, source)
-    training = TrainConfig.model_validate({**work.train, "augment": Augment(**work.augment)})
+    training = TrainConfig.model_validate(
+        {**work.train, "augment": Augment(**work.augment), "phases": tuple(work.phases)}
+    )
     return Network(
         input_shape=work.input_shape,
         input_span=work.input_span,

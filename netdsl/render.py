@@ -80,4 +80,10 @@ def summary_table(report: Report, max_rows: int | None = None) -> str:
         f" MACs per example: {report.macs:,} ({human_count(report.macs)}; FLOPs ~ 2 x MACs = {human_count(report.flops)})"
     )
     out.append(f" Output: {fmt_shape(tuple(report.output_shape[1:]))}, {len(report.layers):,} Keras layers")  # type: ignore[arg-type]
+    for phase in report.phases:
+        frozen = f"model.layers[:{phase['frozen_below']}] frozen" if phase["frozen_below"] else "nothing frozen"
+        out.append(
+            f" Phase {phase['phase']} (line {phase['line']}, {phase['epochs']} epochs, {frozen}): "
+            f"trainable {phase['trainable_params']:,}, non-trainable {phase['non_trainable_params']:,}"
+        )
     return "\n".join(out)

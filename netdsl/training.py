@@ -19,7 +19,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,8 @@ def resolve_config(base: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     augment = given.pop("augment", None)
     data = base.model_dump()
     data.update(given)
+    if "epochs" in given:  # `--epochs 1` shortens every `phase` line too (a quick try of a two-phase spec)
+        data["phases"] = [{**phase, "epochs": given["epochs"]} for phase in data["phases"]]
     if isinstance(augment, Augment):
         augment = augment.model_dump()
     if augment is not None:
@@ -160,6 +162,20 @@ class Phase:
             number, config.epochs, config.optimizer, config.lr, config.schedule, config.momentum,
             config.weight_decay, config.label_smoothing, config.patience,
         )  # fmt: skip
+
+
+def phase_sequence(config: TrainConfig) -> list[Phase]:
+    """The `phase` lines as Phases (what a line leaves out comes from `train`), or `train` as the one phase."""
+    if not config.phases:
+        return [Phase.from_config(config)]
+    phases = []
+    for number, line in enumerate(config.phases, 1):
+        shared = Phase.from_config(config, number)  # momentum, weight decay, smoothing, patience
+        phases.append(replace(
+            shared, epochs=line.epochs, optimizer=line.optimizer or config.optimizer, lr=line.lr or config.lr,
+            schedule=line.schedule or config.schedule,
+        ))  # fmt: skip
+    return phases
 
 
 def learning_rate(keras: Any, phase: Phase, steps_per_epoch: int) -> Any:
@@ -235,9 +251,24 @@ def augmentation(keras: Any, augment: Augment, seed: int) -> list[Any]:
     ]
 
 
+def input_scaling(net: Network) -> Callable[[Any], Any]:
+    """Pixels (float32, 0..255) -> the model's input: 0..1 (the seed's x /= 255), or under a `pretrained`
+    backbone that backbone's own `keras.applications.<module>.preprocess_input`, as the seed's
+    ImageDataGenerator(preprocessing_function=preprocess_input) did; in the data pipeline, never a Lambda."""
+    from netdsl.layers.pretrained import preprocessing
+
+    module = preprocessing(net)
+    if module is None:
+        return lambda x: x * INPUT_SCALE
+    import keras
+
+    return getattr(keras.applications, module).preprocess_input
+
+
 def pipeline(
-    x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool, augment: Augment, seed: int
-) -> Any:
+    x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool, augment: Augment, seed: int,
+    scale: Callable[[Any], Any] = lambda x: x * INPUT_SCALE,
+) -> Any:  # fmt: skip
     """A tf.data pipeline: shuffled index batches gather uint8 images, which become float32 only
     here, per batch; augmentation runs in the pipeline (training only), on the CPU's spare cores."""
     import keras
@@ -248,7 +279,7 @@ def pipeline(
     layers = augmentation(keras, augment, seed) if training else []
 
     def load(index: Any) -> tuple[Any, Any]:
-        batch_x = tf.cast(tf.gather(images, index), tf.float32) * INPUT_SCALE
+        batch_x = scale(tf.cast(tf.gather(images, index), tf.float32))
         for layer in layers:
             batch_x = layer(batch_x, training=True)
         batch_y = tf.gather(labels, index)
@@ -376,6 +407,34 @@ def fit_phase(
             model.load_weights(str(run.path / "best.weights.h5"))
         return "early_stopping"
     return "completed"
+
+
+def fit_phases(
+    model: Any, net: Network, run: RunDir, rows: list[dict[str, Any]], config: TrainConfig, head: Head,
+    train_data: Any, valid_data: Any | None, steps_per_epoch: int, state: dict[str, Any], verbose: int,
+) -> str:  # fmt: skip
+    """The spec's `phase` lines in order (or the `train` line as one phase) on one model and one history.
+
+    Before each phase its freezing is applied to `model.layers` (as the seed sets `layer.trainable`
+    between its two fits); `fit_phase` then compiles with the phase's optimizer, so the new trainable
+    set and learning rate take effect. A resumed run skips the phases its state.json has finished."""
+    from netdsl.layers.pretrained import phase_freezings
+
+    freezings = phase_freezings(net) if config.phases else [None]
+    first_epoch, status = 0, "completed"
+    for phase, freeze in zip(phase_sequence(config), freezings):
+        if int(state.get("phase", 1)) > phase.number:  # finished before the run was interrupted
+            first_epoch += phase.epochs
+            continue
+        if freeze is not None:
+            for index, layer in enumerate(model.layers):
+                layer.trainable = freeze.trainable(index, layer.name)
+        status = fit_phase(
+            model, run, rows, phase, head, train_data, valid_data, steps_per_epoch,
+            first_epoch=first_epoch, state=state, verbose=verbose,
+        )  # fmt: skip
+        first_epoch += phase.epochs
+    return status
 
 
 # ---------------------------------------------------------------- train
@@ -514,9 +573,11 @@ def _fit_and_finish(
         # Same seed, same numbers: fixed reduction orders and an ordered tf.data pipeline.
         tf.config.experimental.enable_op_determinism()
     model = build_model(net, check=False)
+    scale = input_scaling(net)
     train_data = pipeline(
-        dataset.x_train, dataset.y_train, config.batch, head, training=True, augment=config.augment, seed=seed
-    )
+        dataset.x_train, dataset.y_train, config.batch, head, training=True, augment=config.augment, seed=seed,
+        scale=scale,
+    )  # fmt: skip
     valid_data = None
     if dataset.x_valid is not None and len(dataset.x_valid):
         valid_data = pipeline(
@@ -527,6 +588,7 @@ def _fit_and_finish(
             training=False,
             augment=config.augment,
             seed=seed,  # type: ignore[arg-type]
+            scale=scale,
         )
     steps = math.ceil(len(dataset.y_train) / config.batch)
     rows = run.history()[: int(state.get("epoch", 0))]
@@ -537,10 +599,7 @@ def _fit_and_finish(
         verbose = 1 if _is_terminal() else 2
     started = time.perf_counter()
     try:
-        status = fit_phase(
-            model, run, rows, Phase.from_config(config), head, train_data, valid_data, steps,
-            first_epoch=0, state=state, verbose=verbose,
-        )  # fmt: skip
+        status = fit_phases(model, net, run, rows, config, head, train_data, valid_data, steps, state, verbose)
     except Diverged as err:
         _finish_diverged(run, rows, str(err), net, config)
     except KeyboardInterrupt:
@@ -549,8 +608,9 @@ def _fit_and_finish(
     seconds = time.perf_counter() - started
     run.save_weights(model, "model.weights.h5")
     test_data = pipeline(
-        dataset.x_test, dataset.y_test, config.batch, head, training=False, augment=config.augment, seed=seed
-    )
+        dataset.x_test, dataset.y_test, config.batch, head, training=False, augment=config.augment, seed=seed,
+        scale=scale,
+    )  # fmt: skip
     test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
     trained_epochs = len(rows) - resumed_after
     metrics = {
@@ -646,7 +706,9 @@ def evaluate(run_dir: str | Path, data: str | None = None, batch: int | None = N
         dataset = limit(dataset, config.get("max_images"), int(training.seed or 0))
     x, y = (dataset.x_test, dataset.y_test) if len(dataset.y_test) else (dataset.x_train, dataset.y_train)
     compile_model(model, Phase.from_config(training), head, 1)
-    test = pipeline(x, y, batch or training.batch, head, training=False, augment=Augment(), seed=0)
+    test = pipeline(
+        x, y, batch or training.batch, head, training=False, augment=Augment(), seed=0, scale=input_scaling(net)
+    )
     loss, accuracy = model.evaluate(test, verbose=0)
     return {"data": dataset.name, "images": len(y), "loss": float(loss), "accuracy": float(accuracy)}
 
@@ -675,7 +737,7 @@ def predict(run_dir: str | Path, images: Iterable[str | Path], top: int = 3) -> 
                 )
             image = image.reshape(shape)
         batch.append(image)
-    x = np.stack(batch).astype(np.float32) * INPUT_SCALE
+    x = np.asarray(input_scaling(net)(np.stack(batch).astype(np.float32)))
     scores = np.asarray(model.predict(x, verbose=0), np.float64)
     if head.binary:
         positive = 1 / (1 + np.exp(-scores[:, 0])) if head.from_logits else scores[:, 0]

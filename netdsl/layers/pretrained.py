@@ -190,12 +190,28 @@ def backbone_of(net: Network) -> Pretrained | None:
     return found
 
 
-def freezing(net: Network, freeze: int | str | None = None) -> Freezing | None:
-    """The freezing the network's `pretrained` line asks for (or `freeze`, a phase's override); None if none."""
+def freezing(net: Network, freeze: int | str | None = None, where: Span | None = None) -> Freezing | None:
+    """The freezing the network's `pretrained` line asks for, or `freeze` (a `phase` line's, located at
+    `where`) instead; None when nothing is frozen by the spec."""
     layer = backbone_of(net)
     if layer is None:
+        if freeze is not None:
+            raise NetdslError([Diagnostic("E311", "phase: freeze needs a `pretrained` backbone to count layers in",
+                                          where, help="remove freeze from the phase line")])  # fmt: skip
         return None
     value = layer.freeze if freeze is None else freeze
-    layer = layer.model_copy(update={"freeze": value})
-    text = f"freeze<{value!r}" if not isinstance(value, str) or value not in ("all", "none") else f"freeze={value}"
-    return Freezing(layer.frozen_below(), layer.span, f"pretrained {layer.backbone} {text.replace(chr(39), chr(34))}")
+    text = f"freeze={value}" if value in ("all", "none") else f"freeze<{value!r}".replace("'", '"')
+    layer = layer.model_copy(update={"freeze": value, "span": where or layer.span})
+    return Freezing(layer.frozen_below(), layer.span, f"{'phase' if where else 'pretrained ' + layer.backbone} {text}")
+
+
+def phase_freezings(net: Network) -> list[Freezing | None]:
+    """Each `phase` line's freezing (its own `freeze`, else the `pretrained` line's), errors located at the phase."""
+    return [freezing(net, phase.freeze, phase.span) for phase in net.training.phases]
+
+
+def preprocessing(net: Network) -> str | None:
+    """The `keras.applications` module whose `preprocess_input` the network's images need (ResNet50's "caffe"
+    mode: RGB->BGR, ImageNet's channel means subtracted, on 0..255 pixels); None for netdsl's usual 0..1."""
+    layer = backbone_of(net)
+    return APPLICATIONS[layer.backbone].module if layer is not None else None

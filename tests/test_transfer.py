@@ -1,0 +1,180 @@
+"""The seed's two-phase fine-tune: `phase` lines, their freezing, one `netdsl train`, the backbone's preprocessing.
+
+Training tests use weights=none (no ImageNet download here) and VGG16 at 32x32, the quickest backbone to
+build; the seed's own ResNet50 spec trains end to end when NETDSL_SLOW_TESTS=1 (about a minute).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import netdsl
+from netdsl.cli import main
+from netdsl.diagnostics import NetdslError
+from netdsl.ir import PhaseConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+DOGSCATS = ROOT / "specs" / "resnet50_dogscats.net"
+TWO_PHASES = """input 32x32x3
+pretrained vgg16 weights=none freeze=all
+gap
+dense 16 relu
+dense 1 sigmoid
+train rmsprop batch=4
+phase epochs=2 lr=1e-3
+phase epochs=2 lr=1e-4 freeze<15
+"""
+
+
+def dogs_and_cats(root: Path) -> Path:
+    """The seed's layout, train/{cats,dogs} and valid/{cats,dogs}, as small PNGs (cats reddish, dogs bluish)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 6), ("valid", 4)):
+        for name, tint in (("cats", (190, 70, 70)), ("dogs", (70, 70, 190))):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = (rng.integers(0, 60, (40, 48, 3)) + np.array(tint)).clip(0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root
+
+
+# ---------------------------------------------------------------- the language
+
+
+def test_phase_lines_lower_in_order() -> None:
+    net = netdsl.parse(TWO_PHASES)
+    first, second = net.training.phases
+    assert (first.epochs, first.lr, first.freeze, first.optimizer) == (2, 1e-3, None, None)
+    assert (second.epochs, second.lr, second.freeze) == (2, 1e-4, 15)
+    assert second.span is not None and second.span.line == 8
+    assert netdsl.parse("input 4\ndense 2\nphase 3 sgd frozen").training.phases[0].freeze == "all"
+
+
+def test_phase_errors_are_located() -> None:
+    with pytest.raises(NetdslError) as caught:
+        netdsl.parse("input 4\ndense 2\nphase lr=0.1\nphase epochs=2 lr=0\ntrain phases=2")
+    found = {(d.code, d.message, d.span.line) for d in caught.value.diagnostics}  # type: ignore[union-attr]
+    assert ("E203", "phase: missing epochs", 3) in found
+    assert ("E201", "phase: lr must be greater than 0.0, got 0", 4) in found
+    assert any(code == "E202" and line == 5 for code, _, line in found)
+
+
+def test_phase_freeze_needs_a_backbone_and_a_real_layer() -> None:
+    with pytest.raises(NetdslError) as caught:
+        netdsl.analyze(netdsl.parse("input 4\ndense 2\nphase epochs=1 freeze<1"))
+    assert caught.value.diagnostics[0].code == "E311" and caught.value.diagnostics[0].span.line == 3  # type: ignore[union-attr]
+    with pytest.raises(NetdslError) as caught:
+        netdsl.analyze(netdsl.parse(TWO_PHASES.replace("freeze<15", "freeze<99")))
+    assert caught.value.diagnostics[0].message == "phase freeze<99: the model has only 24 layers (model.layers[0..23])"
+    assert caught.value.diagnostics[0].span.line == 8  # type: ignore[union-attr]
+
+
+def test_check_reports_each_phase_like_keras_after_the_seed_freezes(runner) -> None:
+    result = runner.invoke(main, ["check", str(DOGSCATS), "--json"])
+    assert result.exit_code == 0, result.output
+    phases = json.loads(result.output)["phases"]
+    assert [(p["frozen_below"], p["trainable_params"], p["non_trainable_params"]) for p in phases] == [
+        (175, 2_099_201, 23_587_712),  # phase 1: for layer in base_model.layers: layer.trainable = False
+        (142, 17_075_201, 8_611_712),  # phase 2: for layer in model.layers[:142]: layer.trainable = False
+    ]
+    table = runner.invoke(main, ["check", str(DOGSCATS)]).output
+    assert "Phase 2 (line 18, 3 epochs, model.layers[:142] frozen): trainable 17,075,201" in table
+
+
+def test_epochs_option_shortens_every_phase() -> None:
+    from netdsl.training import phase_sequence, resolve_config
+
+    config = resolve_config(netdsl.load(DOGSCATS).training, {"epochs": 1})
+    phases = phase_sequence(config)
+    assert [(p.number, p.epochs, p.optimizer, p.lr) for p in phases] == [
+        (1, 1, "rmsprop", 1e-3),
+        (2, 1, "rmsprop", 1e-4),
+    ]
+    assert config.phases[0] == PhaseConfig(epochs=1, lr=1e-3, freeze="all", span=config.phases[0].span)
+
+
+# ---------------------------------------------------------------- training
+
+
+@pytest.mark.keras
+def test_backbone_preprocessing_is_keras_own() -> None:
+    pytest.importorskip("keras")
+    from netdsl.training import input_scaling
+
+    pixel = np.array([[[[255.0, 0.0, 0.0]]]], np.float32)  # Keras's preprocess_input changes arrays in place
+    caffe = np.asarray(input_scaling(netdsl.parse(TWO_PHASES))(pixel.copy()))
+    np.testing.assert_allclose(caffe[0, 0, 0], [-103.939, -116.779, 255 - 123.68], rtol=1e-5)  # BGR, minus means
+    tf_mode = np.asarray(
+        input_scaling(netdsl.parse("input 32x32x3\npretrained mobilenetv2 weights=none\ngap"))(pixel.copy())
+    )
+    np.testing.assert_allclose(tf_mode[0, 0, 0], [1.0, -1.0, -1.0])
+    plain = np.asarray(input_scaling(netdsl.parse("input 4\ndense 2"))(pixel.copy()))
+    np.testing.assert_allclose(plain[0, 0, 0], [1.0, 0.0, 0.0])
+
+
+@pytest.mark.keras
+def test_two_phases_in_one_train_command(runner, tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    data = dogs_and_cats(tmp_path / "dogscats")
+    spec = tmp_path / "vgg_dogscats.net"
+    spec.write_text(TWO_PHASES, encoding="utf-8")
+    out = tmp_path / "run"
+    result = runner.invoke(
+        main, ["train", str(spec), "--data", str(data), "--epochs", "1", "--seed", "1", "--out", str(out), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    with open(out / "history.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["epoch"], row["phase"]) for row in rows] == [("1", "1"), ("2", "2")]
+    assert [float(row["lr"]) for row in rows] == pytest.approx([1e-3, 1e-4])
+    assert (out / "curves.png").stat().st_size > 0
+    predicted = netdsl.predict(out, [data / "valid" / "cats" / "0.png"], top=2)
+    assert {name for name, _ in predicted[0]["top"]} == {"cats", "dogs"}
+
+
+@pytest.mark.keras
+def test_freeze_changes_between_phases(tmp_path: Path) -> None:
+    """Phase 1 trains the head only; phase 2 also the layers from model.layers[15] on (block5 in VGG16)."""
+    keras = pytest.importorskip("keras")
+    from netdsl.training import fit_phases
+
+    net = netdsl.parse(TWO_PHASES)
+    model = netdsl.build_model(net)
+    seen: list[list[str]] = []
+
+    def record(model, run, rows, phase, *args, **kwargs) -> str:  # stands in for fit_phase: no fitting
+        seen.append([layer.name for layer in model.layers if layer.trainable and layer.weights])
+        return "completed"
+
+    import netdsl.training as training
+
+    original, training.fit_phase = training.fit_phase, record
+    try:
+        fit_phases(model, net, None, [], net.training, None, None, None, 1, {}, 0)
+    finally:
+        training.fit_phase = original
+    assert seen[0] == ["dense", "dense_1"]
+    assert seen[1] == ["block5_conv1", "block5_conv2", "block5_conv3", "dense", "dense_1"]
+    assert keras.backend.backend() == "tensorflow"
+
+
+@pytest.mark.keras
+@pytest.mark.skipif(not os.environ.get("NETDSL_SLOW_TESTS"), reason="set NETDSL_SLOW_TESTS=1: trains ResNet50 (~1 min)")
+def test_seed_dogscats_spec_trains_both_phases(tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    data = dogs_and_cats(tmp_path / "dogscats")
+    text = DOGSCATS.read_text(encoding="utf-8").replace("weights=imagenet", "weights=none")
+    net = netdsl.parse(text, name="dogscats").with_input((32, 32, 3))
+    result = netdsl.train(
+        net, str(data), out=tmp_path / "run", epochs=1, batch=4, seed=1, verbose=0, echo=lambda s: None
+    )
+    assert [(row["phase"], row["lr"]) for row in result.history] == [(1, pytest.approx(1e-3)), (2, pytest.approx(1e-4))]
