@@ -26,6 +26,7 @@ from netdsl.compile import model_name
 from netdsl.diagnostics import NetdslError, Source
 from netdsl.ir import Command, Layer, Network, Repeat, Statement
 from netdsl.layers.base import Code, Op
+from netdsl.layers.pretrained import Application, freezing
 from netdsl.syntax import parse_surface
 
 INDENT = "    "
@@ -53,6 +54,10 @@ class TraceGraph:
     def call(self, op: Op, *inputs: int) -> int:
         self.calls.append(OpCall(op, tuple(inputs)))
         return len(self.calls) - 1
+
+    def application(self, application: Application, x: int) -> int:
+        """A keras.applications backbone: one call that builds it on the tensor (see ApplicationSourceOp)."""
+        return self.call(application.source_op(), x)
 
 
 def trace(layer: Layer) -> tuple[OpCall, ...]:
@@ -131,7 +136,7 @@ def _op_lines(calls: tuple[OpCall, ...], argument: Any) -> list[str]:
         args = ", ".join(f"{key}={argument(index, key, value)}" for key, value in op_arguments(call.op).items())
         constructor = op_constructor(call.op)
         construct = constructor if _is_opaque(call.op) else f"{constructor}({args})"
-        if len(construct) > WRAP:  # one argument list per line, as a formatter would
+        if len(construct) > WRAP and not _is_opaque(call.op):  # one argument per line, as a formatter would
             construct = f"{constructor}(\n{INDENT}{args.replace(', ', ',' + chr(10) + INDENT)},\n)"
         inputs = [names[i] for i in call.inputs]
         applied = inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"
@@ -406,7 +411,7 @@ def emit_network(net: Network) -> str:
         f"{INDENT}inputs = keras.Input(shape={tuple(net.input_shape or ())!r})",
         f"{INDENT}x = inputs",
         *indent(body),
-        f"{INDENT}return keras.Model(inputs, x, name={model_name(net.name)!r})",
+        *_model_with_freezing(net),
         "",
         "",
         'if __name__ == "__main__":',
@@ -414,6 +419,20 @@ def emit_network(net: Network) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _model_with_freezing(net: Network) -> list[str]:
+    """The return of build_model(): the model, with the spec's `pretrained ... freeze` applied as the seed does."""
+    model = f"keras.Model(inputs, x, name={model_name(net.name)!r})"
+    freeze = freezing(net)
+    if freeze is None or freeze.below == 0:
+        return [f"{INDENT}return {model}"]
+    return [
+        f"{INDENT}model = {model}",
+        f"{INDENT}for layer in model.layers[:{freeze.below}]:  # {freeze.text}",
+        f"{INDENT}{INDENT}layer.trainable = False",
+        f"{INDENT}return model",
+    ]
 
 
 def _commands(program: list[Call | Loop]) -> dict[int, Command | None]:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import netdsl
@@ -271,3 +272,20 @@ def test_weights_file_right_wrong_and_missing(tmp_path: Path) -> None:
     with pytest.raises(NetdslError) as caught:
         netdsl.build_model(netdsl.parse('input 96x96x3\npretrained vgg16 weights="nowhere.h5"\ngap'))
     assert caught.value.diagnostics[0].message == 'pretrained vgg16: weights file "nowhere.h5" does not exist'
+
+
+@pytest.mark.keras
+def test_emitted_source_builds_the_same_flat_model_with_the_freeze() -> None:
+    pytest.importorskip("keras")
+    net = netdsl.parse("input 40x40x3\npretrained vgg16 weights=none freeze<15\ngap\ndense 2 softmax")
+    source = netdsl.emit(net)
+    assert "keras.applications.VGG16(include_top=False, weights=None, input_tensor=tensor)" in source
+    assert "for layer in model.layers[:15]:  # pretrained vgg16 freeze<15" in source
+    namespace: dict = {}
+    exec(compile(source, "emitted.py", "exec"), namespace)
+    model = namespace["build_model"]()
+    report = netdsl.analyze(net)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert (len(model.layers), model.count_params(), trainable) == (
+        len(report.layers), report.total_params, report.trainable_params,
+    )  # fmt: skip

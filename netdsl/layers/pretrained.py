@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from netdsl.backbones import APPLICATIONS, Backbone, load
 from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean
 from netdsl.ir import Layer, Network, Span
-from netdsl.layers.base import Graph, Syntax, Tensor
+from netdsl.layers.base import Graph, Op, Syntax, Tensor
 
 BackboneName = Literal[tuple(APPLICATIONS)]  # type: ignore[valid-type]
 
@@ -112,6 +112,11 @@ class Application:
             ])  # fmt: skip
         return self.layer.structure.replay(x, call)
 
+    def source_op(self) -> Op:
+        """For `netdsl emit`: one call that builds the backbone on the tensor, as the compiler does."""
+        weights = self.layer.weights
+        return ApplicationSourceOp(APPLICATIONS[self.layer.backbone].function, None if weights == "none" else weights)
+
     def to_keras(self, keras: Any, x: Any) -> Any:
         """`keras.applications.<Backbone>(include_top=False, weights=..., input_tensor=x)`'s output tensor."""
         app = APPLICATIONS[self.layer.backbone]
@@ -129,6 +134,19 @@ class Application:
         except Exception as err:  # Keras raises bare Exception/ValueError for download and file errors
             raise weights_error(self.layer, app, str(err)) from None
         return model.output
+
+
+@dataclass(frozen=True)
+class ApplicationSourceOp(Op):
+    """The emitted source of a backbone: a function of the input tensor, so its layers join the model flat."""
+
+    function: str
+    weights: str | None
+    keras_class: ClassVar[str] = "Functional"
+
+    def to_source(self, name: str | None = None) -> str:
+        call = f"keras.applications.{self.function}(include_top=False, weights={self.weights!r}, input_tensor=tensor)"
+        return f"(lambda tensor: {call}.output)"
 
 
 def weights_error(layer: Pretrained, app: Any, reason: str) -> NetdslError:
