@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 a bad spec (or bad data), 2 bad usage (click's own).
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import click
 
 import netdsl
 from netdsl.diagnostics import CODES, Diagnostic, NetdslError, Source, render, render_all
-from netdsl.ir import Span
+from netdsl.diagnostics import explain as explain_code
 from netdsl.render import summary_table
 
 
@@ -33,10 +34,8 @@ def report_error(err: NetdslError) -> None:
 
 
 def render_warnings(warnings: list[dict], source: Source) -> None:
-    for w in warnings:
-        span = Span(line=w["line"], column=w["column"]) if "line" in w else None
-        diag = Diagnostic(w["code"], w["message"], span, severity="warning", help=w.get("help"))
-        click.echo(render(diag, source, color=_color()), err=True)
+    for warning in warnings:
+        click.echo(render(Diagnostic.from_dict(warning), source, color=_color()), err=True)
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
@@ -153,20 +152,21 @@ def layers() -> None:
 
 
 @main.command()
-@click.argument("code")
-def explain(code: str) -> None:
-    """Explain an error code such as E304."""
-    code = code.upper()
-    if code not in CODES:
-        raise click.BadParameter(f"unknown code {code!r}; codes: {', '.join(CODES)}", param_hint="CODE")
-    click.echo(f"{code}: {CODES[code]}")
-    docs = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
-    if docs.exists():
-        text = docs.read_text(encoding="utf-8")
-        start = text.find(f"## {code}")
-        if start >= 0:
-            end = text.find("\n## ", start + 1)
-            click.echo(text[start : end if end > 0 else None].split("\n", 1)[1].strip())
+@click.argument("code", required=False)
+def explain(code: str | None) -> None:
+    """Explain an error or warning code such as E304 (without CODE: list every code)."""
+    if code is None:
+        for known, title in CODES.items():
+            click.echo(f"{known}  {title}")
+        return
+    try:
+        click.echo(explain_code(code))
+    except KeyError:
+        close = difflib.get_close_matches(code.strip().upper(), list(CODES), n=1, cutoff=0.7)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise click.BadParameter(
+            f"unknown code {code!r}; {hint}`netdsl explain` lists every code", param_hint="CODE"
+        ) from None
 
 
 T = TypeVar("T")

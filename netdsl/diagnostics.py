@@ -8,8 +8,10 @@ exit code. Codes are stable: `netdsl explain CODE` and docs/errors.md describe e
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from netdsl.ir import Span
@@ -60,6 +62,43 @@ CODES: dict[str, str] = {
 }
 
 
+_HERE = Path(__file__).resolve().parent
+CATALOGUE_PATHS = (
+    _HERE / "docs" / "errors.md",  # inside an installed wheel (pyproject.toml force-includes it there)
+    _HERE.parent / "docs" / "errors.md",  # in a checkout (and an editable install)
+)
+"""docs/errors.md is the one place the codes are explained: the docs, `netdsl explain` and the tests read it."""
+
+
+def catalogue() -> str | None:
+    """The text of docs/errors.md, or None if this installation lacks it."""
+    for path in CATALOGUE_PATHS:
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return None
+
+
+def explain(code: str) -> str:
+    """`netdsl explain CODE` as text: the code's title, then its section of docs/errors.md, with
+    code fences turned into indented blocks for a terminal. KeyError for a code netdsl lacks."""
+    code = code.strip().upper()
+    if code not in CODES:
+        raise KeyError(code)
+    text = catalogue()
+    section = re.search(rf"^## {code}\b[^\n]*\n(.*?)(?=^## |\Z)", text or "", re.M | re.S)
+    if section is None:
+        return f"{code}: {CODES[code]}\n\n(docs/errors.md, with the long explanation, is not installed here)"
+    lines, fenced = [], False
+    for line in section.group(1).strip().split("\n"):
+        if line.startswith("```"):
+            fenced = not fenced
+            if lines and lines[-1]:  # a blank line between the example spec and its output
+                lines.append("")
+            continue
+        lines.append(f"    {line}" if fenced and line else line)
+    return f"{code}: {CODES[code]}\n\n" + "\n".join(lines).rstrip()
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """A located message: the unit of every error and warning netdsl reports."""
@@ -76,11 +115,27 @@ class Diagnostic:
         out: dict = {"code": self.code, "severity": self.severity, "message": self.message}
         if self.span is not None:
             out["line"], out["column"] = self.span.line, self.span.column
+            if self.span.end_line:
+                out["end_line"], out["end_column"] = self.span.end_line, self.span.end_column
         if self.help:
             out["help"] = self.help
         if self.notes:
             out["notes"] = list(self.notes)
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Diagnostic:
+        """The inverse of `to_dict` (reports carry warnings as JSON-ready dicts)."""
+        span = None
+        if "line" in data:
+            span = Span(
+                line=data["line"], column=data["column"],
+                end_line=data.get("end_line", 0), end_column=data.get("end_column", 0),
+            )  # fmt: skip
+        return cls(
+            data["code"], data["message"], span, data.get("severity", "error"),
+            tuple(data.get("notes", ())), data.get("help"),
+        )  # fmt: skip
 
 
 @dataclass

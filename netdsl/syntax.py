@@ -180,7 +180,7 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
             help_text = did_you_mean(statement[0], ["repeat"])
         if str(token) == "]":
             help_text = "is there a '[' for this ']'?"
-        shown = "a new line" if token.type == "_NL" else f"'{text}'"
+        shown = "line break" if token.type == "_NL" else f"'{text}'"
         return Diagnostic(
             "E102",
             f"unexpected {shown}; expected {expected_words(err.expected)}",

@@ -153,3 +153,87 @@ def test_the_analyzer_never_imports_keras_even_for_bad_specs(tmp_path: Path) -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["exit", "1", "False", "False"]
+
+
+# ---------------------------------------------------------------- docs/errors.md and `netdsl explain`
+
+DOCS = TESTS.parent / "docs" / "errors.md"
+EXAMPLE = re.compile(r"```net\n(?P<spec>.*?)```\n```text\n(?P<output>.*?)\n```", re.S)
+
+
+def sections() -> dict[str, tuple[str, str]]:
+    """code -> (title, body) for every `## CODE title` section of docs/errors.md."""
+    parts = re.split(r"^## ([EW]\d{3}) (.*)$", DOCS.read_text(encoding="utf-8"), flags=re.M)
+    return {parts[i]: (parts[i + 1], parts[i + 2]) for i in range(1, len(parts), 3)}
+
+
+def test_every_code_is_documented_under_its_own_title() -> None:
+    documented = sections()
+    assert sorted(documented) == sorted(CODES)  # each code once, none undocumented, none stale
+    for code, (title, body) in documented.items():
+        assert title == CODES[code]
+        assert len(body.split()) >= 15, f"{code}: the explanation is too short"
+
+
+def test_every_spec_level_code_has_an_example_run_by_this_test() -> None:
+    with_examples = {code for code, (_, body) in sections().items() if EXAMPLE.search(body)}
+    assert {row[0] for row in CATALOGUE} - {"W405"} <= with_examples  # W405's output depends on the machine's RAM
+
+
+@pytest.mark.parametrize("code", [code for code, (_, body) in sections().items() if EXAMPLE.search(body)])
+def test_the_documented_example_is_what_netdsl_prints(code: str, tmp_path: Path, monkeypatch, runner) -> None:
+    example = EXAMPLE.search(sections()[code][1])
+    (tmp_path / "example.net").write_text(example["spec"], encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["check", "example.net"])
+    assert result.stderr.strip() == example["output"]
+    assert f"[{code}]" in example["output"]
+    assert result.exit_code == (0 if code.startswith("W") else 1)
+
+
+def test_explain_prints_the_title_and_the_example(runner) -> None:
+    result = runner.invoke(main, ["explain", "e304"])
+    assert result.exit_code == 0
+    assert result.output.startswith("E304: shapes of a residual add differ\n\n`res` adds its input")
+    assert "\n    res 8\n\n    example.net:3:1: error[E304]" in result.output  # fences become indented blocks
+    assert "```" not in result.output
+
+
+def test_explain_without_a_code_lists_them_all(runner) -> None:
+    result = runner.invoke(main, ["explain"])
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [f"{code}  {title}" for code, title in CODES.items()]
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("E999", "Invalid value for CODE: unknown code 'E999'; `netdsl explain` lists every code"),
+        ("E3O4", "Invalid value for CODE: unknown code 'E3O4'; did you mean E304? `netdsl explain` lists every code"),
+    ],
+)
+def test_explain_of_an_unknown_code_is_a_usage_error(runner, code: str, expected: str) -> None:
+    result = runner.invoke(main, ["explain", code])
+    assert result.exit_code == 2
+    assert expected in result.stderr
+
+
+def test_explain_works_from_the_built_wheel(tmp_path: Path) -> None:
+    """The catalogue ships inside the package: unpack the wheel and run `explain` from it alone."""
+    pytest.importorskip("hatchling")  # in the dev extra; needed to build without network
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-build-isolation", "--no-deps", "-w", str(tmp_path), "."],
+        cwd=TESTS.parent, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    (wheel,) = tmp_path.glob("netdsl-*.whl")
+    unpacked = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "zipfile", "-e", str(wheel), str(unpacked)], check=True)
+    assert (unpacked / "netdsl" / "docs" / "errors.md").read_text(encoding="utf-8") == DOCS.read_text(encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-c", "from netdsl.cli import main; main(['explain', 'E207'])"],
+        cwd=tmp_path, env={"PYTHONPATH": str(unpacked), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("E207: program too large\n\nThe program would exceed one of netdsl's limits")
