@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a bad spec (or bad data), 2 bad usage (click's own).
 from __future__ import annotations
 
 import difflib
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -67,6 +68,10 @@ def main() -> None:
 def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_rows: int, verify: bool) -> None:
     """Analyze specs: per-layer shapes, parameters, MACs and receptive fields. Never loads TensorFlow
     (unless --verify asks to build the model with Keras and compare)."""
+    # A big spec allocates millions of small objects that form no cycles; Python's cyclic collector
+    # would rescan them again and again (a quarter of the time at 100,000 layers, BENCHMARKS.md).
+    # This process ends after the check, so collect rarely instead.
+    gc.set_threshold(100_000, 50, 100)
     shape = parse_shape(input_shape)
     reports, failed = [], False
     verifications: dict[int, dict] = {}
