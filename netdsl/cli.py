@@ -70,7 +70,9 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
     (unless --verify asks to build the model with Keras and compare)."""
     # A big spec allocates millions of small objects that form no cycles; Python's cyclic collector
     # would rescan them again and again (a quarter of the time at 100,000 layers, BENCHMARKS.md).
-    # This process ends after the check, so collect rarely instead.
+    # So collect rarely while checking, and restore the caller's setting when the command ends.
+    thresholds = gc.get_threshold()
+    click.get_current_context().call_on_close(lambda: gc.set_threshold(*thresholds))
     gc.set_threshold(100_000, 50, 100)
     shape = parse_shape(input_shape)
     reports, failed = [], False
