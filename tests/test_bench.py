@@ -95,3 +95,15 @@ def test_analyze_stage_reports_the_network_it_measured(tmp_path: Path) -> None:
     assert numbers["keras_layers"] == 31
     assert numbers["total_params"] == 10 * (3 * 3 * 16 * 16 + 4 * 16)
     assert numbers["peak_rss_mb"] >= numbers["rss_after_import_mb"] > 0
+
+
+def test_check_tunes_the_collector_only_while_it_runs(runner) -> None:
+    """`netdsl check` collects cycles rarely (faster on big specs) but leaves its caller's setting."""
+    import gc
+
+    from netdsl.cli import main
+
+    before = gc.get_threshold()
+    result = runner.invoke(main, ["check", str(SPECS / "simple.net")])
+    assert result.exit_code == 0
+    assert gc.get_threshold() == before
