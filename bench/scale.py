@@ -96,42 +96,42 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for form, marker in (("flat", "o"), ("repeat", "s")):
+    for form, marker, color in (("flat", "o", "C0"), ("repeat", "s", "C2")):
         sel = [r for r in rows if r["form"] == form]
         xs = [r["layers"] for r in sel]
         work = [r["analyzer"]["parse_s"] + r["analyzer"]["lower_s"] + r["analyzer"]["analyze_s"] for r in sel]
-        ax_time.plot(xs, work, marker=marker, label=f"analyzer CPU, {form} text (parse+lower+analyze)")
+        ax_time.plot(xs, work, marker=marker, color=color, label=f"analyzer, {form} text (parse+lower+analyze)")
         ax_time.plot(
-            xs, [r["check_cpu_s"] for r in sel], marker=marker, ls=":", label=f"whole netdsl check process, {form}"
-        )
-        growth = [max(r["analyzer"]["peak_rss_mb"] - r["analyzer"]["rss_after_import_mb"], 0.01) for r in sel]
-        ax_mem.plot(xs, growth, marker=marker, label=f"analyzer, {form} (peak RSS - RSS after imports)")
+            xs, [r["check_cpu_s"] for r in sel], marker=marker, color=color, ls=":", mfc="none",
+            label=f"whole `netdsl check` process, {form}",
+        )  # fmt: skip
+        # Below ~0.05 MB the growth is under the kernel's RSS accounting granularity: not plotted.
+        grown = [(r["layers"], r["analyzer"]["peak_rss_mb"] - r["analyzer"]["rss_after_import_mb"]) for r in sel]
+        grown = [(x, mb) for x, mb in grown if mb >= 0.05]
+        ax_mem.plot(*zip(*grown), marker=marker, color=color, label=f"analyzer, {form} (peak RSS - RSS after imports)")
     built = [r for r in rows if "keras" in r]
     if built:
         xs = [r["layers"] for r in built]
         ax_time.plot(
-            xs,
-            [r["keras"]["build_s"] for r in built],
-            marker="^",
-            color="C3",
-            label="Keras build CPU (netdsl's compiler)",
+            xs, [r["keras"]["build_s"] for r in built], marker="^", color="C3", label="Keras build (netdsl's compiler)"
         )
         growth = [r["keras"]["peak_rss_mb"] - r["keras"]["rss_after_import_mb"] for r in built]
         ax_mem.plot(xs, growth, marker="^", color="C3", label="Keras build (peak RSS - RSS after import)")
     sizes = sorted({r["layers"] for r in rows})
     for ax in (ax_time, ax_mem):
-        lo = min(line.get_ydata()[0] for line in ax.get_lines())
-        ax.plot(sizes, [lo * s / sizes[0] for s in sizes], color="grey", lw=0.8, ls="--", label="linear reference")
+        # A line of slope 1 through the analyzer's largest point: linear growth runs parallel to it.
+        top = max(line.get_ydata()[-1] for line in ax.get_lines()[:1])
+        ax.plot(sizes, [top * s / sizes[-1] for s in sizes], color="grey", lw=0.8, ls="--", label="linear (slope 1)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("layers in the spec")
         ax.grid(True, which="both", lw=0.3)
         ax.legend(fontsize=7)
     ax_time.set_ylabel("CPU seconds")
-    ax_time.set_title("time")
+    ax_time.set_title("time (CPU seconds)")
     ax_mem.set_ylabel("MB")
     ax_mem.set_title("memory growth")
-    fig.suptitle("netdsl scale (2-core shared CPU; see BENCHMARKS.md)", fontsize=10)
+    fig.suptitle("netdsl scale: CPU seconds and memory against layers (2 shared cores; BENCHMARKS.md)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -144,7 +144,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--runs", type=int, default=3, help="fresh-interpreter runs per size (median); default 3")
     ap.add_argument("--plot", type=Path, help="write the log-log plot here (e.g. bench/scale.png)")
     ap.add_argument("--json", type=Path, help="write the numbers here")
+    ap.add_argument("--replot", type=Path, metavar="JSON", help="only redraw --plot from a saved --json file")
     args = ap.parse_args(argv)
+    if args.replot:
+        saved = json.loads(args.replot.read_text(encoding="utf-8"))
+        plot(saved["rows"], args.plot or ROOT / "bench" / "scale.png")
+        return saved
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="netdsl-scale-") as tmp:
         rows = measure(sizes, args.keras_max, args.runs, Path(tmp))
