@@ -290,3 +290,27 @@ def test_fashion_mnist_reaches_a_real_accuracy(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.metrics["test_images"] == 6000
     assert result.metrics["test_accuracy"] > 0.7, result.metrics  # chance is 0.1
+
+
+def test_image_folder_with_a_sigmoid_head(tmp_path: Path) -> None:
+    """The seed's dogs-vs-cats layout and head: one sigmoid unit, binary cross-entropy, two classes."""
+    from PIL import Image
+
+    import netdsl
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 24), ("valid", 8)):
+        for name, channel in (("cats", 0), ("dogs", 2)):
+            (tmp_path / "pets" / split / name).mkdir(parents=True)
+            for i in range(count):
+                image = rng.integers(0, 60, (20, 20, 3), dtype=np.uint8)
+                image[..., channel] += 150  # cats are red, dogs are blue
+                Image.fromarray(image).save(tmp_path / "pets" / split / name / f"{i}.png")
+    spec = "input 16x16x3\nconv 4 k3 s2 relu\ngap\ndense 1 sigmoid\ntrain adam lr=0.05 batch=8 epochs=3 seed=1\n"
+    result = netdsl.train(spec, str(tmp_path / "pets"), out=tmp_path / "run", echo=lambda m: None, verbose=0)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["classes"] == ["cats", "dogs"] and config["head"] == {"units": 1, "activation": "sigmoid"}
+    assert result.metrics["test_images"] == 16 and result.metrics["test_accuracy"] >= 0.75
+    (answer,) = netdsl.predict(tmp_path / "run", [tmp_path / "pets" / "valid" / "dogs" / "0.png"], top=2)
+    (best, p1), (other, p2) = answer["top"]
+    assert {best, other} == {"cats", "dogs"} and p1 + p2 == pytest.approx(1.0)
