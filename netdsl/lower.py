@@ -305,7 +305,7 @@ class _Lowering:
                 self.error("E201", f"repeat: count must be a whole number >= 0, got {rep.count.text()}", rep.count.span)
                 return
         values = [self.resolve(v, env) for v in rep.values] if rep.var else [None]
-        body = self.size(rep.body, env)
+        body = self.size(rep.body, _sizing_env(rep, values, env))
         if body == 0:  # nothing to expand (`repeat 1000000000 []`): walk once, for its errors only
             count, values = min(count, 1), values[:1]
         size = count * len(values) * body
@@ -331,7 +331,8 @@ class _Lowering:
             else:
                 count = self.resolve(st.count, env) if st.count else 1
                 count = count if isinstance(count, int) else 0
-                total += count * max(1, len(st.values)) * self.size(st.body, env)
+                values = [self.resolve(v, env) for v in st.values]
+                total += count * max(1, len(st.values)) * self.size(st.body, _sizing_env(st, values, env))
             if total > MAX_LAYERS:
                 return total
         return total
@@ -349,6 +350,16 @@ class _Lowering:
                 self.command(st, env)
             if len(self.diagnostics) >= 50:  # enough to act on; stop before flooding
                 raise _Stop
+
+
+def _sizing_env(rep: Repeat, values: list[Any], env: dict[str, Any]) -> dict[str, Any]:
+    """The variables a repeat's body is sized with: its loop variable bound to the largest of its
+    whole-number values, so an inner `repeat w [...]` counts as its largest expansion (an upper
+    bound, in time linear in the text) rather than as zero."""
+    if not rep.var:
+        return env
+    counts = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return {**env, rep.var: max(counts) if counts else values[0]}
 
 
 def _expectation(item: Any, integral: bool) -> str:

@@ -152,3 +152,12 @@ def test_independent_errors_are_reported_together() -> None:
 def test_nesting_limit() -> None:
     text = "repeat 1 [" * 101 + "relu" + "]" * 101
     assert "error[E207]: repeat is nested more than 100 deep" in error_of(text)
+
+
+def test_a_repeat_counted_by_an_enclosing_loop_variable_expands_every_iteration() -> None:
+    """Regression (found by tests/properties): sizing the body with the outer scope, where `w` is not yet
+    bound, counted `repeat w [...]` as empty, and the outer loop then ran only once."""
+    assert len(netdsl.parse("input 1x1x1\nrepeat [repeat w [flatten]] for w in 1, 1").layers) == 2
+    assert len(netdsl.parse("input 1x1x1\nrepeat [repeat w [flatten]] for w in 0, 2, 1").layers) == 3
+    nested = "input 4\nrepeat [repeat [repeat v [dense 3]] for v in w, 1] for w in 2, 3"
+    assert len(netdsl.parse(nested).layers) == (2 + 1) + (3 + 1)
