@@ -162,9 +162,20 @@ def test_unknown_backbone_suggests_a_known_one() -> None:
 
 def test_missing_backbone_and_negative_freeze() -> None:
     with pytest.raises(NetdslError) as caught:
-        netdsl.parse("input 224x224x3\npretrained freeze<-1\ngap")
-    messages = [d.message for d in caught.value.diagnostics]
-    assert "pretrained: missing backbone" in messages
+        netdsl.parse("input 224x224x3\npretrained resnet50 freeze<-1\ngap")
+    assert [d.message for d in caught.value.diagnostics] == [
+        "pretrained: freeze must be a layer index >= 0, all, none or a layer name, got -1"
+    ]
+    for text, message in (
+        ("pretrained freeze=all", "pretrained: missing backbone"),
+        ('pretrained vgg16 run="runs/x"', "pretrained: give a backbone or run=, not both"),
+        (
+            'pretrained run="runs/x" weights=none',
+            'pretrained run="runs/x": takes no weights= (the run\'s own trained weights are loaded)',
+        ),
+    ):
+        found = error(f"input 224x224x3\n{text}\ngap").diagnostics[0]
+        assert (found.code, found.message, found.span.line) == ("E203" if "backbone" in message else "E202", message, 2)  # type: ignore[union-attr]
 
 
 def test_cli_check_reports_errors_with_exit_1(runner, write_spec) -> None:

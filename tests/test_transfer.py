@@ -178,3 +178,80 @@ def test_seed_dogscats_spec_trains_both_phases(tmp_path: Path) -> None:
         net, str(data), out=tmp_path / "run", epochs=1, batch=4, seed=1, verbose=0, echo=lambda s: None
     )
     assert [(row["phase"], row["lr"]) for row in result.history] == [(1, pytest.approx(1e-3)), (2, pytest.approx(1e-4))]
+
+
+# ---------------------------------------------------------------- a previous run as the backbone
+
+PRETRAIN = "input 32x32x3\nconv 16 k3 relu\nconv 32 k3 s2 relu\nconv 64 k3 s2 relu\ngmp\ndense 5 softmax\n"
+
+
+def fake_run(root: Path, spec: str = PRETRAIN) -> Path:
+    """A run directory's files as `netdsl train` writes them (the analyzer reads only spec.net and config.json)."""
+    root.mkdir(parents=True)
+    (root / "spec.net").write_text(spec, encoding="utf-8")
+    (root / "config.json").write_text(json.dumps({"name": "shapes", "training": {}}), encoding="utf-8")
+    (root / "model.weights.h5").write_bytes(b"")
+    return root
+
+
+def test_a_run_is_one_nested_layer_cut_before_its_pooling(tmp_path: Path) -> None:
+    run = fake_run(tmp_path / "shapes-a")
+    report = netdsl.analyze(netdsl.parse(f'input 32x32x3\npretrained run="{run}" frozen\ngap\ndense 5 softmax'))
+    row = report.layers[1]
+    assert (row.name, row.type, row.output_shape) == ("pretrained_shapes_a", "Functional", (None, 8, 8, 64))
+    assert row.params == 448 + 4_640 + 18_496 and row.trainable_params == 0  # the three convs, frozen
+    assert report.trainable_params == 64 * 5 + 5
+    assert [r.name for r in report.layers[2:]] == ["global_average_pooling2d", "dense", "activation"]
+
+
+def test_run_backbone_errors(tmp_path: Path) -> None:
+    run = fake_run(tmp_path / "a")
+    dense_only = fake_run(tmp_path / "b", "input 32x32x3\ndense 4\n")
+    cases = [
+        (f'input 28x28x3\npretrained run="{run}"\ngap', "E310",
+         f'pretrained run="{run}": the run was trained on 32x32x3 inputs; this spec\'s input is 28x28x3'),
+        (f'input 32x32x3\npretrained run="{dense_only}"\ngap', "E313",
+         f'pretrained run="{dense_only}": the run\'s spec has no global pooling or flatten before its head, '
+         "so there is no place to cut"),
+        (f'input 32x32x3\npretrained run="{tmp_path / "none"}"\ngap', "E508",
+         f'pretrained run="{tmp_path / "none"}": no such run directory: {tmp_path / "none"}'),
+    ]  # fmt: skip
+    for text, code, message in cases:
+        with pytest.raises(NetdslError) as caught:
+            netdsl.analyze(netdsl.parse(text))
+        assert (caught.value.diagnostics[0].code, caught.value.diagnostics[0].message) == (code, message)
+        assert caught.value.diagnostics[0].span.line == 2  # type: ignore[union-attr]
+    with pytest.raises(NetdslError) as caught:
+        netdsl.emit(netdsl.parse(f'input 32x32x3\npretrained run="{run}"\ngap\ndense 2 softmax'))
+    assert caught.value.diagnostics[0].code == "E313"
+
+
+@pytest.mark.keras
+def test_pretraining_on_five_shapes_helps_learning_five_others(tmp_path: Path) -> None:
+    """Transfer for real: a net trained on the synthetic disc/ring/square/frame/triangle images, fine-tuned on 200
+    plus/cross/stripes/checker images, beats the same net from scratch at the same budget (BENCHMARKS.md)."""
+    pytest.importorskip("keras")
+    from netdsl.data.synthetic import generate
+
+    x, y = generate(3_700, (32, 32, 3), 10, seed=0)
+    first, second = y < 5, y >= 5
+    np.savez(tmp_path / "a.npz", x_train=x[first][:1500], y_train=y[first][:1500],
+             x_test=x[first][-300:], y_test=y[first][-300:])  # fmt: skip
+    np.savez(tmp_path / "b.npz", x_train=x[second][:200], y_train=y[second][:200] - 5,
+             x_test=x[second][-1000:], y_test=y[second][-1000:] - 5)  # fmt: skip
+    quiet = {"verbose": 0, "echo": lambda line: None}
+    netdsl.train(
+        PRETRAIN + "train adam lr=0.003 batch=32",
+        str(tmp_path / "a.npz"),
+        out=tmp_path / "a",
+        epochs=3,
+        seed=1,
+        **quiet,
+    )
+    head = "gmp\ndense 5 softmax\ntrain adam lr=0.003 batch=25 val=0.2\n"
+    transfer = netdsl.train(f'input 32x32x3\npretrained run="{tmp_path / "a"}"\n{head}', str(tmp_path / "b.npz"),
+                            out=tmp_path / "transfer", epochs=4, seed=2, **quiet)  # fmt: skip
+    scratch = netdsl.train(PRETRAIN.replace("gmp\ndense 5 softmax\n", head), str(tmp_path / "b.npz"),
+                           out=tmp_path / "scratch", epochs=4, seed=2, **quiet)  # fmt: skip
+    gain = transfer.metrics["test_accuracy"] - scratch.metrics["test_accuracy"]
+    assert gain > 0.1, (transfer.metrics["test_accuracy"], scratch.metrics["test_accuracy"])
