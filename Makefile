@@ -13,7 +13,7 @@ FMNIST := /usr/share/datasets/fashion-mnist
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[keras,dev]'
+	$(BIN)/python -m pip install -q -e '.[keras,jax,dev]'
 	touch $@
 
 setup: $(BIN)/.installed
