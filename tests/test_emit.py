@@ -19,7 +19,7 @@ SEED_SPECS = ("simple", "convnet", "convnet2", "resnet")
 def run_emitted(source: str):
     """Execute an emitted module in a fresh Keras session (its layer names rely on that) and build it."""
     keras = pytest.importorskip("keras")
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     namespace: dict = {"__name__": "emitted"}
     exec(compile(source, "<emitted>", "exec"), namespace)
     return namespace["build_model"]()
