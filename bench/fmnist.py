@@ -113,20 +113,26 @@ def train(spec: Path, epochs: int | None, max_images: int | None, extra: list[st
 
 def table() -> str:
     """The recorded runs (latest per spec and epoch count) beside the dataset's published results."""
+    import netdsl
+
     records = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else []
     latest: dict[tuple, dict] = {}
     for r in records:
         if not r.get("max_images"):
             latest[(r["spec"], r["epochs"])] = r
     lines = [
-        "| spec (trained at 28x28x1) | epochs | test accuracy | training wall time | images/s |",
-        "|---|---:|---:|---:|---:|",
+        "| spec (trained at 28x28x1) | params | epochs (spec's own) | test accuracy | wall time | CPU time | images/s | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in latest.values():
+        own = netdsl.load(ROOT / r["spec"]).training.epochs
+        params = netdsl.analyze(netdsl.parse(r["trained_spec_text"])).total_params
+        load = (r["load_average_before"][0] + r["load_average_after"][0]) / 2
         lines.append(
-            f"| {r['spec']} | {r['epochs']} | {r['test_accuracy']:.4f} | {r['wall_s'] / 60:.1f} min | {r['images_per_second']} |"
+            f"| `{r['spec']}` | {params:,} | {r['epochs']} ({own}) | **{r['test_accuracy']:.4f}** "
+            f"| {r['wall_s'] / 60:.1f} min | {r['cpu_s'] / 60:.1f} core-min | {r['images_per_second']:.0f} | {load:.0f} |"
         )
-    lines += ["", "| published (dataset README) | test accuracy |", "|---|---:|"]
+    lines += ["", "| published (the dataset's README, submitted results) | test accuracy |", "|---|---:|"]
     lines += [f"| {name} | {acc} |" for name, acc in PUBLISHED]
     return "\n".join(lines)
 
