@@ -112,6 +112,9 @@ def verify_against_keras(file: Path, shape: tuple[int, ...] | None, quiet: bool)
     except KerasUnavailable as err:
         click.echo(f"error: --verify builds the model with Keras: {err}", err=True)
         sys.exit(2)
+    except NetdslError as err:  # e.g. a pretrained run's weights that no longer fit its spec
+        report_error(err)
+        sys.exit(1)
     if not quiet:
         click.echo(verified.summary())
     if verified.differences:

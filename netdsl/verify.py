@@ -141,12 +141,13 @@ def verify_network(net: Network, trainable: Callable[[int, str], bool] | None = 
     """Analyze `net`, build it with Keras, and compare the two (raises NetdslError for a bad spec,
     KerasUnavailable without Keras). A model Keras refuses to build is reported as a difference."""
     from netdsl.compile import compile_network, import_keras
+    from netdsl.layers.pretrained import architecture_only
 
     report = analyze(net, trainable)
     keras = import_keras()
     version, backend = keras.__version__, keras.backend.backend()
     try:
-        compiled = compile_network(net, trainable, check=False)
+        compiled = compile_network(architecture_only(net), trainable, check=False)
     except (ValueError, TypeError) as err:  # Keras's own refusal: the analyzer accepted what Keras cannot build
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         diagnostic = Diagnostic(

@@ -300,3 +300,15 @@ def test_emitted_source_builds_the_same_flat_model_with_the_freeze() -> None:
     assert (len(model.layers), model.count_params(), trainable) == (
         len(report.layers), report.total_params, report.trainable_params,
     )  # fmt: skip
+
+
+@pytest.mark.keras
+def test_check_verify_of_the_dogscats_spec_needs_no_download(runner) -> None:
+    """--verify compares the architecture, so weights=imagenet is built with weights=None: no network needed."""
+    pytest.importorskip("keras")
+    import json
+
+    result = runner.invoke(main, ["check", str(ROOT / "specs" / "resnet50_dogscats.net"), "--verify", "--json"])
+    assert result.exit_code == 0, result.output
+    verify = json.loads(result.stdout)["verify"]
+    assert (verify["ok"], verify["layers"]) == (True, 180)

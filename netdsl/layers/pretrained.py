@@ -374,3 +374,13 @@ def preprocessing(net: Network) -> str | None:
     if layer is None or layer.backbone is None:  # a run's backbone was trained on netdsl's 0..1 input
         return None
     return APPLICATIONS[layer.backbone].module
+
+
+def architecture_only(net: Network) -> Network:
+    """`net` with its keras.applications backbone at weights=none: shapes and counts do not depend on the
+    weights, so `check --verify` compares the architecture without a download (or a weights file)."""
+    layers = [
+        layer.model_copy(update={"weights": "none"}) if isinstance(layer, Pretrained) and layer.backbone else layer
+        for layer in net.layers
+    ]
+    return net.model_copy(update={"layers": layers})
