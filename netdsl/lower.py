@@ -32,6 +32,8 @@ from netdsl.layers.base import Syntax
 MAX_LAYERS = 250_000
 """Most statements a program may expand to. The analyzer is linear (about 20 us and 1.5 KB per
 Keras layer), so this keeps `netdsl check` within seconds and a few hundred MB; docs/limits.md."""
+MAX_ERRORS = 50
+"""Errors reported per file: enough to act on, and a bound on the work a hostile spec can cause."""
 MAX_DEPTH = 100
 """Deepest nesting of `repeat`: lowering recurses once per level, far below Python's stack limit."""
 
@@ -71,6 +73,7 @@ class _Lowering:
     def __init__(self, source: Source) -> None:
         self.source = source
         self.diagnostics: list[Diagnostic] = []
+        self.reported: set[Diagnostic] = set()
         self.layers: list[Layer] = []
         self.input_shape: tuple[int, ...] | None = None
         self.input_span: Span | None = None
@@ -82,8 +85,12 @@ class _Lowering:
 
     def error(self, code: str, message: str, span: Span | None, help: str | None = None) -> None:
         diagnostic = Diagnostic(code, message, span, help=help)
-        if diagnostic not in self.diagnostics:  # a statement inside `repeat 3 [...]` is reported once, not 3 times
-            self.diagnostics.append(diagnostic)
+        if diagnostic in self.reported:  # a statement inside `repeat 3 [...]` is reported once, not 3 times
+            return
+        self.reported.add(diagnostic)
+        self.diagnostics.append(diagnostic)
+        if len(self.diagnostics) >= MAX_ERRORS:  # enough to act on; one statement can hold 500,000 bad arguments
+            raise _Stop
 
     # ------------------------------------------------------------ values
 
@@ -348,8 +355,6 @@ class _Lowering:
                 )  # fmt: skip
             else:
                 self.command(st, env)
-            if len(self.diagnostics) >= 50:  # enough to act on; stop before flooding
-                raise _Stop
 
 
 def _sizing_env(rep: Repeat, values: list[Any], env: dict[str, Any]) -> dict[str, Any]:

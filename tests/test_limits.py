@@ -20,11 +20,12 @@ from netdsl.cli import main
 
 lower = importlib.import_module("netdsl.lower")  # `netdsl.lower` is also the package's function
 
+
 def run_check(runner, path: Path, *options: str):
-    """`netdsl check` through click, with its wall time."""
-    start = time.perf_counter()
+    """`netdsl check` through click, with the CPU seconds it took (wall time depends on the machine's load)."""
+    start = time.process_time()
     result = runner.invoke(main, ["check", str(path), *options])
-    return result, time.perf_counter() - start
+    return result, time.process_time() - start
 
 
 def test_a_billion_repeats_are_refused_before_expanding(runner, write_spec) -> None:
@@ -34,7 +35,7 @@ def test_a_billion_repeats_are_refused_before_expanding(runner, write_spec) -> N
     assert f"{path}:2:1: error[E207]: repeat expands to 1,000,000,000 statements; netdsl handles at most 250,000" in (
         result.output
     )
-    assert seconds < 5
+    assert seconds < 1
 
 
 def test_nested_repeats_multiply_and_are_refused(runner, write_spec) -> None:
@@ -49,7 +50,7 @@ def test_an_empty_body_repeated_a_huge_number_of_times_is_instant(runner, write_
     result, seconds = run_check(runner, path)
     assert result.exit_code == 0, result.output
     assert "Total params: 27" in result.output
-    assert seconds < 5
+    assert seconds < 1
 
 
 def test_a_directive_repeated_a_billion_times_is_refused(runner, write_spec) -> None:
@@ -57,7 +58,7 @@ def test_a_directive_repeated_a_billion_times_is_refused(runner, write_spec) -> 
     result, seconds = run_check(runner, path)
     assert result.exit_code == 1
     assert "d.net:2:1: error[E207]: repeat expands to 1,000,000,000 statements" in result.output
-    assert seconds < 5
+    assert seconds < 1
 
 
 def test_an_inner_repeat_with_a_bad_count_is_still_reported_inside_an_empty_expansion(runner, write_spec) -> None:
@@ -77,7 +78,7 @@ def test_a_trillion_unit_dense_layer_is_analysed_and_warned_about(runner, write_
         result.output
     )
     assert "help: the largest layer is dense with 3,073,000,000,000,000 parameters" in result.output
-    assert seconds < 5
+    assert seconds < 2
 
 
 def test_no_memory_warning_for_a_model_that_fits(runner) -> None:
@@ -117,7 +118,7 @@ def test_a_thousand_deep_nesting_is_refused_at_the_first_repeat_too_deep(runner,
     assert result.exit_code == 1
     assert "n.net:2:1001: error[E207]: repeat is nested more than 100 deep" in result.output  # the 101st repeat
     assert "Traceback" not in result.output
-    assert seconds < 10
+    assert seconds < 2
 
 
 def test_twenty_thousand_deep_nesting_does_not_overflow_any_stack(write_spec) -> None:
@@ -158,7 +159,7 @@ def test_an_endless_file_is_read_only_up_to_the_limit(runner) -> None:
     result, seconds = run_check(runner, Path("/dev/zero"))
     assert result.exit_code == 1
     assert "/dev/zero:1:1: error[E207]: the spec is more than 4 MB; netdsl reads specs of at most 4 MB" in result.output
-    assert seconds < 10
+    assert seconds < 2
 
 
 def test_a_text_over_the_byte_limit_is_refused_by_parse_too() -> None:
@@ -171,17 +172,18 @@ def test_too_many_tokens_are_refused_where_the_limit_is_crossed(runner, write_sp
     path = write_spec("input 8\nflatten " + "1 " * 600_000 + "\n", "t.net")
     result, seconds = run_check(runner, path)
     assert result.exit_code == 1
-    # input, 8, flatten, then 499,997 ones: the 500,001st token is at column 9 + 2 * 499,997
-    assert f"t.net:2:{9 + 2 * 499_997}: error[E207]: the spec has more than 500,000 words, numbers and symbols" in (
-        result.output
+    # input, 8, the line break, flatten, then ones: the 500,001st token is the 499,997th one
+    assert (
+        f"t.net:2:{9 + 2 * 499_996}: error[E207]: the spec has more than 500,000 tokens (words, numbers, symbols and line breaks)"
+        in (result.output)
     )
-    assert seconds < 20
+    assert seconds < 5
 
 
 def test_comments_do_not_count_as_tokens(monkeypatch) -> None:
-    monkeypatch.setattr(syntax, "MAX_TOKENS", 4)
-    assert netdsl.parse("input 8  # a comment with many many words\ndense 4").layers  # 4 tokens: accepted
-    with pytest.raises(netdsl.NetdslError, match=r"<string>:2:9: error\[E207\]"):
+    monkeypatch.setattr(syntax, "MAX_TOKENS", 5)
+    assert netdsl.parse("input 8  # a comment with many many words\ndense 4").layers  # 5 tokens: accepted
+    with pytest.raises(netdsl.NetdslError, match=r"<string>:2:9: error\[E207\]: the spec has more than 5 tokens"):
         netdsl.parse("input 8\ndense 4 relu")
 
 
@@ -191,7 +193,7 @@ def test_a_hundred_thousand_layer_network_is_analysed(runner, write_spec) -> Non
     assert result.exit_code == 0, result.output
     assert "Output: (None, 2), 100,003 Keras layers" in result.output  # input, 100,001 dense, softmax
     assert "Total params: 2,000,026" in result.output  # 36 + 99,999 x 20 + 10
-    assert seconds < 60
+    assert seconds < 20
 
 
 def test_written_out_statements_have_the_same_limit(monkeypatch) -> None:
@@ -208,3 +210,12 @@ def test_keras_layers_are_bounded_even_when_statements_are_not(monkeypatch) -> N
     with pytest.raises(netdsl.NetdslError) as info:
         netdsl.analyze(net)
     assert "<string>:3:1: error[E207]: the network has more than 5 Keras layers" in str(info.value)
+
+
+def test_a_statement_with_twenty_thousand_bad_arguments_stops_at_fifty_errors() -> None:
+    start = time.process_time()
+    with pytest.raises(netdsl.NetdslError) as info:
+        netdsl.parse("input 8\ndense 4 " + "1 " * 20_000)
+    assert len(info.value.diagnostics) == lower.MAX_ERRORS == 50
+    assert info.value.diagnostics[0].message == "dense: unexpected value '1' (positional arguments: units)"
+    assert time.process_time() - start < 5  # linear: the duplicate check is a set, and lowering stops at 50
