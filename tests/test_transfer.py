@@ -255,3 +255,23 @@ def test_pretraining_on_five_shapes_helps_learning_five_others(tmp_path: Path) -
                            out=tmp_path / "scratch", epochs=4, seed=2, **quiet)  # fmt: skip
     gain = transfer.metrics["test_accuracy"] - scratch.metrics["test_accuracy"]
     assert gain > 0.1, (transfer.metrics["test_accuracy"], scratch.metrics["test_accuracy"])
+
+
+@pytest.mark.keras
+def test_train_offline_with_imagenet_weights_is_one_error(runner, tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("keras")
+    from keras.src.utils import file_utils
+
+    def offline(*args: object, **kwargs: object) -> None:  # what Keras's download raises without a network
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    data = dogs_and_cats(tmp_path / "dogscats")
+    spec = tmp_path / "m.net"
+    spec.write_text("input 32x32x3\npretrained mobilenetv2 weights=imagenet\ngap\ndense 1 sigmoid\n", encoding="utf-8")
+    result = runner.invoke(
+        main, ["train", str(spec), "--data", str(data), "--epochs", "1", "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 1
+    assert f"{spec}:2:1: error[E510]: pretrained mobilenetv2: cannot download the ImageNet weights" in result.stderr
+    assert "or use weights=none" in result.stderr and "Traceback" not in result.output
