@@ -10,6 +10,9 @@ Freezing counts in that combined `model.layers`: `freeze<142` is the seed's
 `for layer in model.layers[:142]: layer.trainable = False`; `freeze=all` freezes the input and every
 backbone layer (the seed's `for layer in base_model.layers`); `freeze<"conv5_block1_1_conv"` freezes
 everything before that layer, which survives Keras versions that renumber layers.
+
+`pretrained run="runs/xyz"` takes a previous netdsl run instead (`RunBackbone`): its spec up to the last
+global pooling or flatten, with its trained weights, nested as one layer. docs/transfer.md has the whole story.
 """
 
 from __future__ import annotations
@@ -170,6 +173,8 @@ class Application:
                 input_tensor=x, input_shape=tuple(x.shape[1:]),
             )  # fmt: skip
         except Exception as err:  # Keras raises bare Exception/ValueError for download and file errors
+            if weights == "none":  # nothing was loaded: Keras refusing the architecture is a netdsl bug (E601)
+                raise
             raise weights_error(self.layer, app, str(err)) from None
         return model.output
 
