@@ -275,3 +275,23 @@ def test_train_offline_with_imagenet_weights_is_one_error(runner, tmp_path: Path
     assert result.exit_code == 1
     assert f"{spec}:2:1: error[E510]: pretrained mobilenetv2: cannot download the ImageNet weights" in result.stderr
     assert "or use weights=none" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.keras
+def test_resume_in_phase_two_skips_phase_one(monkeypatch) -> None:
+    """--resume after an epoch of phase 2: phase 1 is not run again; phase 2 starts at its own first epoch,
+    with its freezing applied before its checkpoint is restored."""
+    pytest.importorskip("keras")
+    import netdsl.training as training
+
+    net = netdsl.parse(TWO_PHASES)
+    model = netdsl.build_model(net)
+    calls: list[tuple[int, int, bool]] = []
+
+    def record(model, run, rows, phase, *args, first_epoch: int, **kwargs) -> str:
+        calls.append((phase.number, first_epoch, model.get_layer("block5_conv1").trainable))
+        return "completed"
+
+    monkeypatch.setattr(training, "fit_phase", record)
+    training.fit_phases(model, net, None, [], net.training, None, None, None, 1, {"phase": 2, "epoch": 3}, 0)
+    assert calls == [(2, 2, True)]
