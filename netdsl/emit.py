@@ -332,6 +332,8 @@ class Emitter:
             if count != "1":
                 header.append(f"for _ in range({count}):")
         body = self.block(bodies, inner)
+        if repeat.var and not re.search(rf"\b{inner[repeat.var]}\b", "\n".join(body)):
+            header[0] = header[0].replace(f"for {inner[repeat.var]} in", "for _ in", 1)  # values kept, for the reader
         return [*(INDENT * depth + line for depth, line in enumerate(header)), *indent(body, len(header))]
 
 

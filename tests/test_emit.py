@@ -93,7 +93,7 @@ LOOPS = {
     # an inner loop whose values follow an outer variable it cannot name: the outer loop unrolls
     "unrolled outer": (
         "input 5\nrepeat [repeat [dense 4 l2=w] for v in 1, 2] for w in 0, 0.5\ndense 1",
-        ["# w = 0 (iteration 1 of 2)", "for v in (1, 2):", "regularizers.L2(0.5)"],
+        ["# w = 0 (iteration 1 of 2)", "for _ in (1, 2):", "regularizers.L2(0.5)"],
     ),
     # repeat 0 emits nothing; directives inside the program are not layers
     "empty repeat": ("input 3x3x1\nrepeat 0 [conv 3]\nconv 2 valid\ntrain lr=0.1\nflatten", ["padding='valid'"]),
@@ -172,6 +172,13 @@ def test_emit_cli_errors(runner, tmp_path, write_spec) -> None:
     unwritable = runner.invoke(main, ["emit", str(SPECS / "simple.net"), "-o", str(tmp_path / "no" / "dir.py")])
     assert unwritable.exit_code == 1
     assert unwritable.stderr == f"error: cannot write {tmp_path / 'no' / 'dir.py'}: No such file or directory\n"
+
+    no_input = write_spec("conv 4 relu\ngap\n", name="no_input.net")
+    result = runner.invoke(main, ["emit", str(no_input)])
+    assert result.exit_code == 1
+    assert "error[E301]: no input shape: start the spec with `input HxWxC`" in result.stderr
+    given = runner.invoke(main, ["emit", str(no_input), "--input", "9x9x2"])
+    assert given.exit_code == 0 and "keras.Input(shape=(9, 9, 2))" in given.stdout
 
     usage = runner.invoke(main, ["emit", str(SPECS / "simple.net"), "--input", "3xx"])
     assert usage.exit_code == 2
