@@ -140,10 +140,11 @@ def compare(report: Report, model: Any, span_of: Callable[[str], Span | None] = 
 def verify_network(net: Network, trainable: Callable[[int, str], bool] | None = None) -> Verification:
     """Analyze `net`, build it with Keras, and compare the two (raises NetdslError for a bad spec,
     KerasUnavailable without Keras). A model Keras refuses to build is reported as a difference."""
-    from netdsl.compile import compile_network, import_keras
+    from netdsl.compile import compile_network, import_keras, refuse_if_too_big
     from netdsl.layers.pretrained import architecture_only
 
     report = analyze(net, trainable)
+    refuse_if_too_big(report, net)  # E306 before Keras tries to allocate more than the machine has
     keras = import_keras()
     version, backend = keras.__version__, keras.backend.backend()
     try:

@@ -176,3 +176,11 @@ def test_residual_add_broadcasts_a_one_channel_shortcut_like_keras() -> None:
     with pytest.raises(netdsl.NetdslError) as caught:
         netdsl.analyze(netdsl.parse("input 8x8x3\nres 2"))
     assert caught.value.diagnostics[0].code == "E304"
+
+
+def test_check_verify_refuses_a_model_larger_than_memory_before_keras_allocates_it(runner, write_spec) -> None:
+    spec = write_spec("input 1000000\ndense 1000000\n")  # 10^12 float32 parameters: 4 TB
+    result = runner.invoke(main, ["check", "--verify", str(spec)])
+    assert result.exit_code == 1
+    assert f"{spec}:2:1: error[E306]: cannot build the model" in result.stderr
+    assert "verified" not in result.stdout
