@@ -306,26 +306,26 @@ def _recorder(keras: Any) -> type:
     class RunRecorder(keras.callbacks.Callback):
         """After each finished epoch: a history row, history.csv, a checkpoint, early stopping.
 
-        A non-finite loss in any batch stops the run before that epoch is recorded, so the last
-        checkpoint holds the last good weights (Keras's TerminateOnNaN would end "cleanly")."""
+        A non-finite loss in any batch (seen by StopOnNaN) stops the run before that epoch is
+        recorded, so the last checkpoint holds the last good weights (Keras's TerminateOnNaN would
+        end "cleanly")."""
 
         def __init__(self, run: RunDir, rows: list[dict[str, Any]], phase: Phase, state: dict[str, Any]) -> None:
             super().__init__()
             self.run, self.rows, self.phase = run, rows, phase
             self.best = state.get("best", math.inf)
             self.wait = state.get("wait", 0)
-            self.diverged: tuple[int, int] | None = None
+            self.nan = StopOnNaN()
             self.stopped_early = False
             self.started = 0.0
 
+        @property
+        def diverged(self) -> tuple[int, int] | None:
+            """(epoch, batch) of the first non-finite loss, 1-based, or None."""
+            return (len(self.rows) + 1, self.nan.batch) if self.nan.batch is not None else None
+
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self.started = time.perf_counter()
-
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                self.diverged = (len(self.rows) + 1, batch + 1)
-                self.model.stop_training = True
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             if self.diverged:
@@ -352,6 +352,25 @@ def _recorder(keras: Any) -> type:
                 {"epoch": epoch + 1, "phase": self.phase.number, "best": self.best, "wait": self.wait,
                  "stopped_early": self.stopped_early},
             )  # fmt: skip
+
+    class StopOnNaN(keras.callbacks.Callback):
+        """Stops training at the first non-finite batch loss.
+
+        `async_safe`: Keras may run it off the training thread. A callback that reads every
+        batch's loss otherwise makes Keras wait for each step before starting the next one, which
+        cost 13% of the seed ResNet's images/s here (bench/train_throughput.py)."""
+
+        async_safe = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.batch: int | None = None
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            loss = (logs or {}).get("loss")
+            if self.batch is None and loss is not None and not math.isfinite(float(loss)):
+                self.batch = batch + 1
+                self.model.stop_training = True
 
     return RunRecorder
 
@@ -395,7 +414,7 @@ def fit_phase(
             validation_data=valid_data,
             epochs=first_epoch + phase.epochs,
             initial_epoch=start,
-            callbacks=[recorder],
+            callbacks=[recorder, recorder.nan],
             shuffle=False,  # the pipeline shuffles (seeded); Keras cannot shuffle a tf.data.Dataset
             verbose=verbose,
         )
