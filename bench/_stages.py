@@ -5,7 +5,7 @@ modules before the clock starts, so that the imports it times are not already lo
 
     python -m bench._stages check SPEC        # netdsl check's stages
     python -m bench._stages keras-resnet      # the hand-written Keras script's stages
-    python -m bench._stages analyze SPEC      # parse / lower / analyze of a (large) spec + peak RSS
+    python -m bench._stages analyze SPEC [nogc]  # parse / lower / analyze of a (large) spec + peak RSS
     python -m bench._stages keras-build SPEC  # netdsl's Keras build of a (large) spec + peak RSS
 """
 
@@ -86,10 +86,15 @@ def keras_resnet() -> dict[str, float]:
     return times
 
 
-def analyze(spec: str) -> dict[str, float]:
+def analyze(spec: str, collector: str = "gc") -> dict[str, float]:
     """parse / lower / analyze of SPEC in CPU seconds (and wall seconds), with peak RSS after the
     imports and at the end. CPU time, because on a shared machine the wall clock mostly measures
-    the other tenants; this work is single-threaded, so its CPU time is its wall time when alone."""
+    the other tenants; this work is single-threaded, so its CPU time is its wall time when alone.
+    `nogc` as the second argument turns Python's cyclic collector off, to measure what it costs."""
+    import gc
+
+    if collector == "nogc":
+        gc.disable()
     t = clock()
     import netdsl
     from netdsl.diagnostics import Source
