@@ -133,11 +133,11 @@ def _op_lines(calls: tuple[OpCall, ...], argument: Any) -> list[str]:
         else:
             used = set(names.values())
             target = next(name for name in spare if name not in used)
-        args = ", ".join(f"{key}={argument(index, key, value)}" for key, value in op_arguments(call.op).items())
+        args = [f"{key}={argument(index, key, value)}" for key, value in op_arguments(call.op).items()]
         constructor = op_constructor(call.op)
-        construct = constructor if _is_opaque(call.op) else f"{constructor}({args})"
+        construct = constructor if _is_opaque(call.op) else f"{constructor}({', '.join(args)})"
         if len(construct) > WRAP and not _is_opaque(call.op):  # one argument per line, as a formatter would
-            construct = f"{constructor}(\n{INDENT}{args.replace(', ', ',' + chr(10) + INDENT)},\n)"
+            construct = f"{constructor}(\n" + "".join(f"{INDENT}{arg},\n" for arg in args) + ")"
         inputs = [names[i] for i in call.inputs]
         applied = inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"
         names[index] = target
@@ -175,7 +175,10 @@ def make_helpers(layers: list[Layer], traces: list[tuple[OpCall, ...]], describe
                 values = [op_arguments(traces[m][op_index].op)[argument] for m in members]
                 if all(_same(v, values[0]) for v in values):
                     continue
-                shared = next((p for p in params if p.rstrip("_0123456789") == argument and columns[p] == values), None)
+                shared = next(
+                    (p for p in params if p.rstrip("_0123456789") == argument and all(map(_same, columns[p], values))),
+                    None,
+                )  # two ops of the layer taking the same value in every member share one parameter
                 if shared is None:
                     shared = argument if argument not in params else f"{argument}_{len(params) + 1}"
                     params.append(shared)

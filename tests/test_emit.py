@@ -117,6 +117,17 @@ def test_loops_are_kept_when_they_can_be_and_the_model_is_identical(name: str) -
 
 
 @pytest.mark.keras
+def test_long_calls_get_one_argument_per_line_and_tuples_stay_whole() -> None:
+    net = netdsl.parse("input 9x9x3\nrepeat [conv w k3x5 s1x2 nobias l2=1e-4 relu] for w in 4, 8\ngap")
+    source = netdsl.emit(net)
+    assert (
+        "    x = layers.Conv2D(\n        filters=filters,\n        kernel_size=(3, 5),\n        strides=(1, 2),\n"
+    ) in source
+    assert "        kernel_regularizer=regularizers.L2(0.0001),\n    )(x)\n" in source
+    assert_same_model(net, source)
+
+
+@pytest.mark.keras
 def test_a_network_without_source_text_is_emitted_flat() -> None:
     net = netdsl.parse("input 8x8x3\nrepeat [conv w relu bn] for w in 4, 8\ngmp\ndense 2")
     flat = net.model_copy(update={"source": ""})
