@@ -89,6 +89,13 @@ def test_evaluate_matches_the_final_metrics(trained: tuple[Path, str], runner) -
     assert data["images"] == 80 and data["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     text = runner.invoke(main, ["evaluate", str(run)]).output
     assert text.startswith(f"test accuracy: {metrics['test_accuracy']:.4f}") and "80 images of synthetic" in text
+    other = runner.invoke(main, ["evaluate", str(run), "--data", "synthetic:count=120,classes=4,seed=9", "--json"])
+    assert other.exit_code == 0 and json.loads(other.output)["images"] == 20  # another data set's test split
+    wrong = runner.invoke(main, ["evaluate", str(run), "--data", "synthetic:count=120,classes=3"])
+    assert (
+        wrong.exit_code == 1
+        and "error[E506]: the head has 4 units (4 classes) but synthetic has 3 classes" in wrong.output
+    )
 
 
 def test_predict_gives_ranked_probabilities(trained: tuple[Path, str], runner, tmp_path: Path) -> None:
@@ -244,6 +251,31 @@ def test_nan_loss_stops_with_a_clear_message(runner, write_spec, tmp_path: Path)
         assert f"the weights of epoch {good} are kept in" in result.output and (out / "model.weights.h5").exists()
     else:
         assert "no epoch had finished" in result.output and not (out / "model.weights.h5").exists()
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
+    """Patience counts epochs without a lower validation loss; the best epoch's weights are saved."""
+    import keras
+
+    from netdsl.runs import RunDir
+    from netdsl.training import Phase, _recorder
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    rows: list[dict] = []
+    recorder = _recorder(keras)(RunDir(tmp_path), rows, Phase(1, 10, "sgd", 0.1, patience=2), {})
+    recorder.set_model(model)
+    for epoch, val_loss in enumerate([1.0, 0.8, 0.9, 0.85]):
+        recorder.on_epoch_begin(epoch)
+        recorder.on_epoch_end(epoch, {"loss": 1.0, "val_loss": val_loss})
+        assert model.stop_training == (epoch == 3)
+    assert recorder.stopped_early and recorder.best == 0.8 and (tmp_path / "best.weights.h5").exists()
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state == {"epoch": 4, "phase": 1, "best": 0.8, "wait": 2, "stopped_early": True,
+                     "checkpoint": "checkpoint-4.weights.h5"}  # fmt: skip
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4] and sorted(p.name for p in tmp_path.glob("checkpoint-*")) == [
+        "checkpoint-4.weights.h5"
+    ]
 
 
 # ---------------------------------------------------------------- faults: SIGKILL, then --resume
