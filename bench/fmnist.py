@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -111,6 +112,11 @@ def train(spec: Path, epochs: int | None, max_images: int | None, extra: list[st
     return record
 
 
+def _layers(text: str) -> str:
+    """A spec's statements without comments or blank lines: what decides whether two versions differ."""
+    return "\n".join(line.split("#")[0].strip() for line in text.splitlines() if line.split("#")[0].strip())
+
+
 def table() -> str:
     """The recorded runs (latest per spec and epoch count) beside the dataset's published results."""
     import netdsl
@@ -119,7 +125,7 @@ def table() -> str:
     latest: dict[tuple, dict] = {}
     for r in records:
         if not r.get("max_images"):
-            latest[(r["spec"], r["epochs"])] = r
+            latest[(r["spec"], r["epochs"], r["trained_spec_text"])] = r
     lines = [
         "| spec (trained at 28x28x1) | params | epochs (spec's own) | test accuracy | wall time | CPU time | images/s | load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -128,8 +134,13 @@ def table() -> str:
         own = netdsl.load(ROOT / r["spec"]).training.epochs
         params = netdsl.analyze(netdsl.parse(r["trained_spec_text"])).total_params
         load = (r["load_average_before"][0] + r["load_average_after"][0]) / 2
+        with tempfile.TemporaryDirectory() as tmp:
+            current = adapted(ROOT / r["spec"], Path(tmp)).read_text(encoding="utf-8")
+        name = f"`{r['spec']}`" + (
+            "" if _layers(current) == _layers(r["trained_spec_text"]) else " (an earlier version)"
+        )
         lines.append(
-            f"| `{r['spec']}` | {params:,} | {r['epochs']} ({own}) | **{r['test_accuracy']:.4f}** "
+            f"| {name} | {params:,} | {r['epochs']} ({own}) | **{r['test_accuracy']:.4f}** "
             f"| {r['wall_s'] / 60:.1f} min | {r['cpu_s'] / 60:.1f} core-min | {r['images_per_second']:.0f} | {load:.0f} |"
         )
     lines += ["", "| published (the dataset's README, submitted results) | test accuracy |", "|---|---:|"]
