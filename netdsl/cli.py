@@ -158,6 +158,7 @@ def layers() -> None:
             click.echo(f"{'':10} words: {words}")
         click.echo(f"{'':10} e.g. {cls.syntax.example or kind}")
     click.echo("\ndirectives: input 32x32x3 | train adam lr=0.01 batch=256 epochs=10 | augment shift=0.1 flip")
+    click.echo("            phase epochs=3 rmsprop lr=1e-4 freeze<142  (one per training phase; docs/transfer.md)")
     click.echo("blocks:     repeat N [ ... ] | repeat [ ... ] for w in 20,40,80")
 
 

@@ -265,6 +265,14 @@ def input_scaling(net: Network) -> Callable[[Any], Any]:
     return getattr(keras.applications, module).preprocess_input
 
 
+def preprocessing_name(net: Network) -> str:
+    """What `input_scaling` does, for config.json."""
+    from netdsl.layers.pretrained import preprocessing
+
+    module = preprocessing(net)
+    return f"keras.applications.{module}.preprocess_input" if module else "x / 255"
+
+
 def pipeline(
     x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool, augment: Augment, seed: int,
     scale: Callable[[Any], Any] = lambda x: x * INPUT_SCALE,
@@ -562,7 +570,7 @@ def train(
                 "name": net.name, "spec": net.file, "data": data, "max_images": max_images,
                 "training": config.model_dump(), "input_shape": list(net.input_shape or ()),
                 "classes": list(dataset.classes or ()), "head": {"units": head.units, "activation": head.activation},
-                "input_scale": INPUT_SCALE, "deterministic": deterministic, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "input_scale": INPUT_SCALE, "preprocessing": preprocessing_name(net), "deterministic": deterministic, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },
         )  # fmt: skip
     echo(f"run directory: {run.path}")

@@ -137,6 +137,8 @@ def test_two_phases_in_one_train_command(runner, tmp_path: Path) -> None:
     assert [(row["epoch"], row["phase"]) for row in rows] == [("1", "1"), ("2", "2")]
     assert [float(row["lr"]) for row in rows] == pytest.approx([1e-3, 1e-4])
     assert (out / "curves.png").stat().st_size > 0
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config["preprocessing"] == "keras.applications.vgg16.preprocess_input"
     predicted = netdsl.predict(out, [data / "valid" / "cats" / "0.png"], top=2)
     assert {name for name, _ in predicted[0]["top"]} == {"cats", "dogs"}
 
