@@ -17,12 +17,17 @@ import io
 import itertools
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
+from netdsl.ir import TrainConfig
+from netdsl.syntax import MAX_SOURCE_BYTES
 
 HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
@@ -30,6 +35,29 @@ HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accurac
 def run_error(message: str, where: Path | str, help: str | None = None) -> NetdslError:
     """A problem with a run directory (E508)."""
     return NetdslError([Diagnostic("E508", message, None, help=help)], Source("", str(where)))
+
+
+TAMPERED = "the run directory was changed after training; restore its files, or start a new run"
+CHECKPOINT_NAME = re.compile(r"checkpoint-[0-9]+\.weights\.h5")
+
+
+def _state_problem(state: Any) -> str | None:
+    """What is wrong with state.json's content, or None. A checkpoint must be a file of the run
+    itself: a path such as `../../elsewhere.h5` would load weights from outside it."""
+    if not isinstance(state, dict):
+        return "not a JSON object"
+    checks = {
+        "epoch": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "phase": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "wait": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "best": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "stopped_early": lambda v: isinstance(v, bool),
+        "checkpoint": lambda v: v is None or (isinstance(v, str) and CHECKPOINT_NAME.fullmatch(v) is not None),
+    }
+    for key, valid in checks.items():
+        if key in state and not valid(state[key]):
+            return f"{key} is {state[key]!r}"
+    return None
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
@@ -102,15 +130,40 @@ class RunDir:
         return run
 
     def spec_text(self) -> str:
-        return (self.path / "spec.net").read_text(encoding="utf-8")
+        """spec.net's text (read at most one byte past the parser's size limit, which then refuses it)."""
+        path = self.path / "spec.net"
+        try:
+            with path.open("rb") as stream:
+                return stream.read(MAX_SOURCE_BYTES + 1).decode("utf-8")
+        except OSError as err:
+            raise run_error(f"cannot read {path}: {err.strerror or err}", self.path) from None
+        except UnicodeDecodeError as err:
+            raise run_error(
+                f"{path} is not UTF-8 text (byte {err.start + 1}); a run's spec is written by netdsl train",
+                self.path, help=TAMPERED,
+            ) from None  # fmt: skip
 
     def config(self) -> dict[str, Any]:
+        """config.json, checked: a tampered file is E508, never a crash further on."""
+        path = self.path / "config.json"
         try:
-            data = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
-            raise run_error(f"cannot read {self.path / 'config.json'}: {err}", self.path) from None
+            raise run_error(f"cannot read {path}: {err}", self.path) from None
         if not isinstance(data, dict) or "training" not in data:
-            raise run_error(f"{self.path / 'config.json'} is not a netdsl run configuration", self.path)
+            raise run_error(f"{path} is not a netdsl run configuration", self.path)
+        for key, kind in (("name", str), ("data", (str, type(None))), ("max_images", (int, type(None)))):
+            if key in data and (not isinstance(data[key], kind) or isinstance(data[key], bool)):
+                raise run_error(f"{path}: {key} has the wrong type ({data[key]!r})", self.path, help=TAMPERED)
+        try:
+            TrainConfig.model_validate(data["training"])
+        except ValidationError as err:
+            first = err.errors(include_url=False)[0]
+            where = ".".join(["training", *map(str, first["loc"])])
+            raise run_error(
+                f"{path}: {where} is not valid: {first['msg']} (got {first.get('input')!r})",
+                self.path, help=TAMPERED,
+            ) from None  # fmt: skip
         return data
 
     def state(self) -> dict[str, Any]:
@@ -119,9 +172,13 @@ class RunDir:
         if not path.exists():
             return {}
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            state = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise run_error(f"cannot read {path}: {err}", self.path) from None
+        problem = _state_problem(state)
+        if problem:
+            raise run_error(f"{path} is not valid: {problem}", self.path, help=TAMPERED)
+        return state
 
     def history(self) -> list[dict[str, Any]]:
         """The rows of history.csv, numbers as floats (epoch and phase as ints)."""
@@ -129,15 +186,25 @@ class RunDir:
         if not path.exists():
             return []
         rows = []
-        with open(path, newline="", encoding="utf-8") as stream:
-            for row in csv.DictReader(stream):
-                parsed: dict[str, Any] = {}
-                for key, value in row.items():
-                    if value in ("", None):
-                        continue
-                    parsed[key] = int(value) if key in ("epoch", "phase") else float(value)
-                rows.append(parsed)
+        try:
+            with open(path, newline="", encoding="utf-8") as stream:
+                for row in csv.DictReader(stream):
+                    parsed: dict[str, Any] = {}
+                    for key, value in row.items():
+                        if value in ("", None):
+                            continue
+                        parsed[key] = int(value) if key in ("epoch", "phase") else float(value)
+                    rows.append(parsed)
+        except (OSError, ValueError, TypeError) as err:  # TypeError: a row with more fields than the header
+            raise run_error(f"cannot read {path}: {err}", self.path, help=TAMPERED) from None
         return rows
+
+    def discard_partial_writes(self) -> list[Path]:
+        """Delete the temporary files of writes a SIGKILL cut short (they were never renamed into place)."""
+        stale = sorted(self.path.glob(".tmp-*"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
 
     def weights_path(self) -> Path:
         """The weights to use: the final ones, else the last checkpoint (an unfinished run)."""

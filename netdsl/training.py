@@ -531,6 +531,7 @@ def train(
 
     if resume is not None:
         run = RunDir.open(resume)
+        run.discard_partial_writes()
         saved = run.config()
         from netdsl import parse
 
@@ -539,6 +540,7 @@ def train(
         data, max_images = saved.get("data"), saved.get("max_images")
         deterministic = bool(saved.get("deterministic"))
         state = run.state()
+        run.history()  # a tampered history.csv fails here (E508), before any data is read or TensorFlow loads
         if (run.path / "metrics.json").exists():
             raise run_error(
                 f"{run.path} has already finished", run.path, help="start a new run to train longer (--epochs)"
