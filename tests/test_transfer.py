@@ -1,7 +1,7 @@
 """The seed's two-phase fine-tune: `phase` lines, their freezing, one `netdsl train`, the backbone's preprocessing.
 
 Training tests use weights=none (no ImageNet download here) and VGG16 at 32x32, the quickest backbone to
-build; the seed's own ResNet50 spec trains end to end when NETDSL_SLOW_TESTS=1 (about a minute).
+build; the seed's own ResNet50 spec trains end to end when NETDSL_SLOW_TESTS=1 (1-5 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -170,7 +170,9 @@ def test_freeze_changes_between_phases(tmp_path: Path) -> None:
 
 
 @pytest.mark.keras
-@pytest.mark.skipif(not os.environ.get("NETDSL_SLOW_TESTS"), reason="set NETDSL_SLOW_TESTS=1: trains ResNet50 (~1 min)")
+@pytest.mark.skipif(
+    not os.environ.get("NETDSL_SLOW_TESTS"), reason="set NETDSL_SLOW_TESTS=1: trains the seed ResNet50 spec (1-5 min)"
+)
 def test_seed_dogscats_spec_trains_both_phases(tmp_path: Path) -> None:
     pytest.importorskip("keras")
     data = dogs_and_cats(tmp_path / "dogscats")
