@@ -15,7 +15,6 @@ from typing import Any
 
 from netdsl.analysis import Namer, Report, analyze
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
-from netdsl.diagnostics import NetdslError, Source
 from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import Op
 from netdsl.layers.pretrained import Application, freezing
