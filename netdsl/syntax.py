@@ -228,6 +228,17 @@ RECOVERY_CHARS = 200_000
 """Above this size only the first syntax error is reported (each recovery step re-parses the file)."""
 
 
+def _past_comment_or_string(text: str, i: int) -> int:
+    """The index just past the comment or string that starts at `i`; `i` itself if none does."""
+    if text[i] == "#":
+        newline = text.find("\n", i)
+        return len(text) if newline < 0 else newline
+    if text[i] == '"':
+        close, newline = text.find('"', i + 1), text.find("\n", i + 1)
+        return close + 1 if close >= 0 and (newline < 0 or close < newline) else i + 1
+    return i
+
+
 def statement_around(text: str, pos: int) -> tuple[int, int]:
     """The [start, end) of the statement holding `pos`, a whole `repeat [...]` included.
 
@@ -237,14 +248,9 @@ def statement_around(text: str, pos: int) -> tuple[int, int]:
     """
     starts, i = [0], 0  # the current statement's start at each bracket depth
     while i < pos:
-        char = text[i]
-        if char == "#":
-            newline = text.find("\n", i)
-            i = len(text) if newline < 0 else newline
-            continue
-        if char == '"':
-            close, newline = text.find('"', i + 1), text.find("\n", i + 1)
-            i = close + 1 if close >= 0 and (newline < 0 or close < newline) else i + 1
+        char, after = text[i], _past_comment_or_string(text, i)
+        if after != i:
+            i = after
             continue
         if char == "[":
             starts.append(i + 1)
@@ -256,14 +262,9 @@ def statement_around(text: str, pos: int) -> tuple[int, int]:
     start = starts[-1]
     depth, end = 0, start
     while end < len(text):
-        char = text[end]
-        if char == "#":
-            newline = text.find("\n", end)
-            end = len(text) if newline < 0 else newline
-            continue
-        if char == '"':
-            close, newline = text.find('"', end + 1), text.find("\n", end + 1)
-            end = close + 1 if close >= 0 and (newline < 0 or close < newline) else end + 1
+        char, after = text[end], _past_comment_or_string(text, end)
+        if after != end:
+            end = after
             continue
         if char == "[":
             depth += 1
