@@ -708,8 +708,9 @@ def load_run(run_dir: str | Path) -> tuple[Network, dict[str, Any], Any]:
     weights = run.weights_path()
     _quiet_tensorflow()
     from netdsl.compile import build_model
+    from netdsl.layers.pretrained import architecture_only
 
-    model = build_model(net)
+    model = build_model(architecture_only(net))  # the run's weights replace any backbone's: no ImageNet download
     try:
         model.load_weights(str(weights))
     except (ValueError, OSError, KeyError) as err:

@@ -144,6 +144,25 @@ def test_two_phases_in_one_train_command(runner, tmp_path: Path) -> None:
 
 
 @pytest.mark.keras
+def test_a_run_never_downloads_the_weights_it_replaces(tmp_path: Path, monkeypatch) -> None:
+    """evaluate/predict (and run= backbones) rebuild a run's model, then load the run's own weights: a spec
+    with weights=imagenet must not need the ImageNet file for that."""
+    pytest.importorskip("keras")
+    from keras.src.utils import file_utils
+
+    data = dogs_and_cats(tmp_path / "dogscats")
+    spec = "input 32x32x3\npretrained vgg16 weights=none frozen\ngap\ndense 1 sigmoid\ntrain batch=4\n"
+    netdsl.train(spec, str(data), out=tmp_path / "run", epochs=1, seed=1, verbose=0, echo=lambda line: None)
+    (tmp_path / "run" / "spec.net").write_text(spec.replace("weights=none", "weights=imagenet"), encoding="utf-8")
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tried to download ImageNet weights")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    assert netdsl.evaluate(tmp_path / "run")["images"] == 8
+
+
+@pytest.mark.keras
 def test_freeze_changes_between_phases(tmp_path: Path) -> None:
     """Phase 1 trains the head only; phase 2 also the layers from model.layers[15] on (block5 in VGG16)."""
     keras = pytest.importorskip("keras")

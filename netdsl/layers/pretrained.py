@@ -280,7 +280,7 @@ class RunBackbone:
         from netdsl.compile import build_model
 
         full, body, weights = self.prior()
-        model = build_model(full, check=False)
+        model = build_model(architecture_only(full), check=False)  # the run's weights replace any backbone's
         try:
             model.load_weights(str(weights))
         except (ValueError, OSError, KeyError) as err:
