@@ -7,6 +7,7 @@ one row, named as Keras would name it, so `netdsl check` and `model.summary()` l
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +21,19 @@ from netdsl.layers.pretrained import Application, freezing, phase_freezings
 
 MAX_KERAS_LAYERS = 500_000
 """Most Keras layers one analysis records: each row costs about 1.5 KB, so memory stays under ~1 GB."""
+
+
+MAX_ELEMENTS = 2**63 - 1
+"""Largest tensor or weight, in elements: int64 indexing, the most any framework can address. Bounding
+every size also keeps totals printable (Python refuses to print integers of over 4,300 digits)."""
+
+
+def too_large(what: str, count: int, span: Span | None) -> NetdslError:
+    """E207 for a tensor or weight of more than MAX_ELEMENTS elements."""
+    return NetdslError([Diagnostic(
+        "E207", f"{what} has more than 2**63 elements ({count.bit_length()}-bit count); no framework can hold it",
+        span, help="see docs/limits.md",
+    )])  # fmt: skip
 
 
 def physical_memory() -> int | None:
@@ -111,6 +125,8 @@ class ShapeGraph:
         self.trainable = trainable or (lambda index, name: True)
 
     def input(self, shape: Shape, span: Span | None) -> Node:
+        if math.prod(shape) > MAX_ELEMENTS:
+            raise too_large(f"the input {fmt_shape(shape)}", math.prod(shape), span)
         name = "input_layer"
         self.namer.counts["input_layer"] = 1
         field = ReceptiveField() if len(shape) == 3 else None
@@ -136,10 +152,15 @@ class ShapeGraph:
             raise NetdslError(
                 [Diagnostic(err.code, f"{layer.kind if layer else op.prefix}: {err.message}", span, help=err.help)]
             ) from None
+        kind = layer.kind if layer else op.prefix
+        if math.prod(shape) > MAX_ELEMENTS:
+            raise too_large(f"{kind}: the output {fmt_shape(shape)}", math.prod(shape), span)
         name = name or self.namer(op.prefix)  # a backbone's layers carry Keras's explicit names
         trainable = self.trainable(len(self.rows), name)
         params = trainable_count = 0
         for weight in op.weights(*shapes):
+            if weight.size > MAX_ELEMENTS:
+                raise too_large(f"{kind}: the {weight.name} {tuple(weight.shape)}", weight.size, span)
             params += weight.size
             trainable_count += weight.size if (weight.trainable and trainable) else 0
         for code, message in op.warnings(*shapes):
@@ -265,8 +286,8 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
             [Diagnostic("E305", "the network has no layers", net.input_span or Span(line=1, column=1))], source
         )
     graph = ShapeGraph(trainable)
-    x = graph.input(net.input_shape, net.input_span)
     try:
+        x = graph.input(net.input_shape, net.input_span)
         freeze = freezing(net) if trainable is None else None  # the spec's own `pretrained ... freeze<N`
         if freeze is not None:
             graph.trainable = freeze.trainable

@@ -22,6 +22,11 @@ MAX_SOURCE_BYTES = 4 * 1024 * 1024
 MAX_TOKENS = 500_000
 """Most tokens (words, numbers, symbols, line breaks) a spec may hold: Lark's LALR parser and the
 transformer take ~40 us of CPU per token here, so parsing stays under ~20 s; docs/limits.md."""
+MAX_DIGITS = 40
+"""Longest whole number (in a number, a shape or `k3`-style option): sizes past 2**63 are refused by the
+analyzer anyway, and Python will not even convert integers of over 4,300 digits."""
+_WHOLE_NUMBER = re.compile(rf"[0-9]{{{MAX_DIGITS + 1},}}")
+_INTEGRAL = re.compile(r"[+-]?[0-9]+|[0-9]+(x[0-9]+)+|[A-Za-z]+[0-9]+(x[0-9]+)*")  # what is converted with int()
 _TOKEN = re.compile(r"#[^\n]*|(?:\r?\n)+|[^\s;\[\]=<,#]+|[;\[\]=<,]")  # line breaks count, as Lark's _NL
 
 _HERE = Path(__file__).resolve().parent
@@ -200,6 +205,12 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
     )
 
 
+def _position(text: str, index: int) -> Span:
+    """The line and column of a character offset (computed only when an error needs it: it is O(n))."""
+    start = text.rfind("\n", 0, index) + 1
+    return Span(line=text.count("\n", 0, index) + 1, column=index - start + 1)
+
+
 def check_size(source: Source) -> None:
     """Refuse, before parsing, a spec too large to parse in seconds (E207, located where it overflows)."""
     size = len(source.text.encode("utf-8", errors="replace")) if len(source.text) * 4 > MAX_SOURCE_BYTES else 0
@@ -212,12 +223,17 @@ def check_size(source: Source) -> None:
     tokens = 0
     for match in _TOKEN.finditer(source.text):
         tokens += match.group().startswith("#") is False
+        digits = _WHOLE_NUMBER.search(match.group()) if len(match.group()) > MAX_DIGITS else None
+        if digits and _INTEGRAL.fullmatch(match.group()):
+            raise NetdslError(
+                [Diagnostic("E201", f"a whole number of {len(digits.group()):,} digits; netdsl reads at most {MAX_DIGITS}",
+                            _position(source.text, match.start() + digits.start()), help="see docs/limits.md")],
+                source,
+            )  # fmt: skip
         if tokens > MAX_TOKENS:
-            line = source.text.count("\n", 0, match.start()) + 1
-            column = match.start() - (source.text.rfind("\n", 0, match.start()) + 1) + 1
             raise NetdslError(
                 [Diagnostic("E207", f"the spec has more than {MAX_TOKENS:,} tokens (words, numbers, symbols and line breaks)",
-                            Span(line=line, column=column), help="use `repeat` for long runs of layers; see docs/limits.md")],
+                            _position(source.text, match.start()), help="use `repeat` for long runs of layers; see docs/limits.md")],
                 source,
             )  # fmt: skip
 

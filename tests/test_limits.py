@@ -46,6 +46,17 @@ EXPLOSIVE = [
         "t.net:3:1: warning[W405]: the 3,073,000,000,000,000 float32 parameters need 11,447,817.1 GB",
         "help: the largest layer is dense with 3,073,000,000,000,000 parameters",
     ], 2),
+    # Python will not convert integers of over 4,300 digits: refused, located, before parsing
+    ("input 8\ndense " + "9" * 5000 + "\n", 1, ["t.net:2:7: error[E201]: a whole number of 5,000 digits; netdsl reads at most 40"], 1),
+    ("input 8x" + "9" * 50 + "\n", 1, ["t.net:1:9: error[E201]: a whole number of 50 digits"], 1),
+    ("input 8x8x3\nconv 4 k" + "9" * 50 + "\n", 1, ["t.net:2:9: error[E201]: a whole number of 50 digits"], 1),
+    ("input 8\ndropout 0." + "0" * 60 + "1\ndense 2\n", 0, ["Total params: 18"], 1),  # a long float is fine
+    # sizes past 2**63 elements (int64 indexing): no framework holds them, and their totals would not print
+    ("input 99999999999x99999999999x3\nconv 4\n", 1,
+     ["t.net:1:1: error[E207]: the input (None, 99999999999, 99999999999, 3) has more than 2**63 elements (75-bit count)"], 1),
+    ("input 8\nflatten\ndense 9999999999\ndense 9999999999\n", 1,
+     ["t.net:4:1: error[E207]: dense: the kernel (9999999999, 9999999999) has more than 2**63 elements"], 1),
+    ("input " + "x".join(["9999999999"] * 30) + "\nflatten\n", 1, ["t.net:1:1: error[E207]: the input"], 1),
 ]  # fmt: skip
 
 
