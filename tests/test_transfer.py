@@ -87,7 +87,7 @@ def test_check_reports_each_phase_like_keras_after_the_seed_freezes(runner) -> N
         (142, 17_075_201, 8_611_712),  # phase 2: for layer in model.layers[:142]: layer.trainable = False
     ]
     table = runner.invoke(main, ["check", str(DOGSCATS)]).output
-    assert "Phase 2 (line 18, 3 epochs, model.layers[:142] frozen): trainable 17,075,201" in table
+    assert "Phase 2 (line 20, 3 epochs, model.layers[:142] frozen): trainable 17,075,201" in table
 
 
 def test_epochs_option_shortens_every_phase() -> None:
