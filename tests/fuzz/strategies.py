@@ -42,11 +42,13 @@ VOCABULARY = _vocabulary()
 NUMBERS = st.one_of(
     st.integers(min_value=0, max_value=64).map(str),
     st.sampled_from(["-1", "0", ".1", "1e-6", "1e400", "-0", "+3", "1000000000000", "99999999999999999999999"]),
+    st.sampled_from(["9" * 19, "9" * 41, "9" * 5000]),  # past int64, netdsl's 40 digits, Python's 4,300-digit limit
     st.floats(allow_nan=False, allow_infinity=False, width=32).map(repr).filter(lambda s: "e" not in s or "." in s),
 )
 SHAPES = st.one_of(
     st.sampled_from(["32x32x3", "8x8x1", "28x28x1", "1x1", "0x4x4", "3x5", "224x224x3", "100000x100000x3"]),
     st.lists(st.integers(0, 40), min_size=2, max_size=5).map(lambda ns: "x".join(map(str, ns))),
+    st.lists(st.integers(0, 10**30), min_size=1, max_size=40).map(lambda ns: "8x" + "x".join(map(str, ns))),
 )
 NAMES = st.one_of(
     st.sampled_from(VOCABULARY),
