@@ -18,7 +18,7 @@ from netdsl.analysis import LayerReport, Report, analyze
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Network
 from netdsl.lower import lower
-from netdsl.syntax import parse_surface
+from netdsl.syntax import SyntaxErrors, parse_surface
 from netdsl.verify import Verification
 
 if TYPE_CHECKING:
@@ -34,7 +34,16 @@ __version__ = "0.1.0"
 def parse(text: str, name: str = "model", file: str | None = None) -> Network:
     """Parse and lower a spec's text into a validated Network (raises NetdslError)."""
     source = Source(text, file or "<string>")
-    return lower(parse_surface(source), source, name=name).model_copy(update={"file": file, "source": text})
+    try:
+        statements = parse_surface(source)
+    except SyntaxErrors as err:
+        if err.recovered is not None:  # check the statements around the syntax errors too: all mistakes at once
+            try:
+                lower(err.recovered, source)
+            except NetdslError as more:
+                err.diagnostics.extend(more.diagnostics)
+        raise
+    return lower(statements, source, name=name).model_copy(update={"file": file, "source": text})
 
 
 def load(path: str | Path) -> Network:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from lark import Lark, Token, Transformer_NonRecursive, v_args
@@ -295,6 +296,14 @@ def statement_around(text: str, pos: int) -> tuple[int, int]:
     return start, max(end, pos)
 
 
+@dataclass
+class SyntaxErrors(NetdslError):
+    """Syntax errors, with the statements that parsed once the bad ones were skipped (None when
+    recovery stopped early), so that `netdsl.parse` can check those too and report all at once."""
+
+    recovered: list[Statement] | None = None
+
+
 def parse_surface(source: Source) -> list[Statement]:
     """Parse a spec's text into surface statements, or raise NetdslError with every syntax error.
 
@@ -304,7 +313,7 @@ def parse_surface(source: Source) -> list[Statement]:
     """
     check_size(source)
     diagnostics: list[Diagnostic] = []
-    text = source.text
+    text, tree = source.text, None
     while True:
         try:
             tree = parser().parse(text)
@@ -322,5 +331,5 @@ def parse_surface(source: Source) -> list[Statement]:
                 break
             text = blanked
     if diagnostics:
-        raise NetdslError(diagnostics, source)
+        raise SyntaxErrors(diagnostics, source, ToSurface().transform(tree) if tree is not None else None)
     return ToSurface().transform(tree)

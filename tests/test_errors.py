@@ -89,6 +89,16 @@ def test_the_parser_recovers_and_reports_each_syntax_error_once() -> None:
     assert errors_in(text) == ["2:10 E102", "3:11 E102", "5:8 E102", "8:7 E103"]  # no cascade at line 7's `]`
 
 
+def test_syntax_errors_and_the_other_statements_errors_are_reported_together() -> None:
+    text = "input 8\ncnv 10\ndense 10 =\ndense 4 rleu\nrepeat [\n  dense w @\n  dense w\n] for w in 8, 16\n"
+    assert sorted(errors_in(text)) == ["2:1 E101", "3:10 E102", "4:9 E202", "6:11 E103"]
+
+
+def test_a_skipped_statement_causes_no_follow_on_error() -> None:
+    """`conv w` would be E205 without its loop header; the header's statement is skipped whole."""
+    assert errors_in("input 8x8x3\nrepeat [\n  conv w k3\n] for w in 8,, 16\ndense 2\n") == ["4:14 E102"]
+
+
 def test_recovery_inside_a_block_keeps_the_block() -> None:
     assert errors_in("input 8\nrepeat 2 [\n  dense 3 =\n  dense 4\n  relu @\n]\ndense 2 [\n") == [
         "3:11 E102",
