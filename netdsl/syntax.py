@@ -171,13 +171,19 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
     line, column = max(err.line, 1), max(err.column, 1)
     help_text = None
     if isinstance(err, UnexpectedCharacters):
-        char = source.line(line)[column - 1 : column] or "?"
+        text = source.line(line)
+        char = text[column - 1 : column] or "?"
         shown = f"'{char}'" if char.isprintable() else f"U+{ord(char):04X}"  # NUL, ESC, ... named, not printed
+        help_text = "statements are words and numbers separated by ';' or new lines; '#' starts a comment"
+        if char.isascii() and char.isalnum():  # `32x32x`, `3k`: a number run into letters
+            start = len(re.sub(r"[A-Za-z0-9_.+\-]*$", "", text[: column - 1]))
+            chunk = re.match(r"[A-Za-z0-9_.+\-]*", text[start:]).group()  # type: ignore[union-attr]
+            help_text = f"'{chunk}' is not a number, a shape such as 32x32x3, or a word (words start with a letter)"
         return Diagnostic(
             "E103",
             f"unexpected character {shown}",
             Span(line=line, column=column, end_line=line, end_column=column + 1),
-            help="statements are words and numbers separated by ';' or new lines; '#' starts a comment",
+            help=help_text,
         )
     if isinstance(err, UnexpectedToken) and err.token.type != "$END":
         token: Token = err.token

@@ -156,3 +156,44 @@ def test_fuzz_regressions(tmp_path: Path, data: bytes, options: tuple[str, ...],
     runner = CliRunner()
     check_bytes(runner, path, data, *options)
     assert expected.replace("r.net", str(path)) in runner.invoke(main, ["check", str(path), *options]).output
+
+
+# ---------------------------------------------------------------- a corpus of realistic mistakes
+
+CORPUS = sorted((Path(__file__).resolve().parent / "corpus").glob("*.net"))
+
+
+def test_a_corpus_of_broken_specs_is_answered_with_located_errors_in_one_process(tmp_path: Path) -> None:
+    """Typos, half-written blocks, other languages (Python, JSON, YAML), binary junk: each file gets
+    exit 1 and at least one located, catalogued error, in a real process, with no traceback."""
+    binary = tmp_path / "binary.net"
+    binary.write_bytes(bytes(range(256)) * 4)
+    files = [*CORPUS, binary]
+    run = subprocess.run(
+        [sys.executable, "-m", "netdsl.cli", "check", *map(str, files)],
+        capture_output=True, text=True, errors="replace", timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    located = {m["file"]: m["code"] for m in LOCATED.finditer(run.stderr)}
+    assert sorted(located) == sorted(map(str, files)), run.stderr[-3000:]
+    assert set(located.values()) <= set(CODES)
+    assert not run.stdout  # not one of them is a network
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("bad_shape", "bad_shape.net:1:8: error[E103]: unexpected character '2'"),
+        ("bad_shape", "help: '32x32x' is not a number, a shape such as 32x32x3, or a word"),
+        ("number_into_letters", "help: '3k' is not a number, a shape such as 32x32x3, or a word"),
+        ("python", "python.net:1:1: error[E101]: unknown layer 'import'"),
+        ("json", "json.net:1:1: error[E103]: unexpected character '{'"),
+        ("missing_bracket", "help: is a ']' missing?"),
+        ("semicolons", "semicolons.net:1:28: error[E203]: dense: missing units"),
+    ],
+)
+def test_corpus_messages(runner: CliRunner, name: str, expected: str) -> None:
+    path = CORPUS[[p.stem for p in CORPUS].index(name)]
+    result = runner.invoke(main, ["check", str(path)])
+    assert result.exit_code == 1
+    assert expected.replace(f"{name}.net", str(path)) in result.stderr
