@@ -154,3 +154,24 @@ def test_resume_discards_the_debris_of_a_write_cut_short(interrupted: Path) -> N
     assert [r["epoch"] for r in rows] == ["1", "2"] and rows[0] == rows_before[0]
     assert json.loads((interrupted / "metrics.json").read_text(encoding="utf-8"))["epochs"] == 2
     assert state["epoch"] == 2
+
+
+def test_an_image_claiming_gigapixels_is_a_corrupt_image_not_a_crash(tmp_path: Path) -> None:
+    """A 48 KB PNG of 20000x20000 pixels (a decompression bomb) is refused like a broken file: E503."""
+    from PIL import Image
+
+    from netdsl.data.files import read_split
+    from netdsl.diagnostics import NetdslError
+
+    for name in ("cats", "dogs"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (16, 16)).save(tmp_path / name / "fine.png")
+    Image.new("1", (20000, 20000)).save(tmp_path / "cats" / "bomb.png")
+    with pytest.raises(NetdslError) as info:
+        read_split(tmp_path, ["cats", "dogs"], (16, 16, 3))
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.code == "E503"
+    assert diagnostic.message == (
+        f"1 image(s) cannot be decoded: {tmp_path}/cats/bomb.png: too large to decode safely: "
+        "Image size (400000000 pixels) exceeds limit of 178956970 pixels"
+    )

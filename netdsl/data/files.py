@@ -123,14 +123,17 @@ def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
     """One image file as uint8 H x W x C at the spec's size and channels (raises OSError/ValueError)."""
     from PIL import Image
 
-    with Image.open(path) as picture:
-        picture.load()  # decode now: a truncated or corrupt file fails here, not mid-training
-        # A non-image input (`input 784`) keeps the file's own size, and grey stays grey.
-        grey = input_shape[-1] == 1 if len(input_shape) == 3 else picture.mode in ("L", "1", "I", "I;16")
-        picture = picture.convert("L" if grey else "RGB")
-        if len(input_shape) == 3 and picture.size != (input_shape[1], input_shape[0]):
-            picture = picture.resize((input_shape[1], input_shape[0]), Image.BILINEAR)
-        array = np.asarray(picture, np.uint8)
+    try:
+        with Image.open(path) as picture:
+            picture.load()  # decode now: a truncated or corrupt file fails here, not mid-training
+            # A non-image input (`input 784`) keeps the file's own size, and grey stays grey.
+            grey = input_shape[-1] == 1 if len(input_shape) == 3 else picture.mode in ("L", "1", "I", "I;16")
+            picture = picture.convert("L" if grey else "RGB")
+            if len(input_shape) == 3 and picture.size != (input_shape[1], input_shape[0]):
+                picture = picture.resize((input_shape[1], input_shape[0]), Image.BILINEAR)
+            array = np.asarray(picture, np.uint8)
+    except Image.DecompressionBombError as err:  # a small file claiming gigapixels: refused like a corrupt one
+        raise ValueError(f"too large to decode safely: {err}".split(", could be")[0]) from None
     return array[..., None] if array.ndim == 2 else array
 
 
