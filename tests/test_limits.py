@@ -96,7 +96,7 @@ def test_building_a_model_that_cannot_fit_is_refused_before_keras_is_imported(wr
         "except netdsl.NetdslError as err:\n    print(err)\n"
         "print('keras imported:', 'keras' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert "b.net:3:1: error[E306]: cannot build the model: the 3,073,000,000,000,000 float32 parameters" in out.stdout
     assert "keras imported: False" in out.stdout
 
@@ -126,22 +126,22 @@ def test_a_ten_megabyte_spec_is_refused_at_once_in_a_real_process(tmp_path: Path
     path = tmp_path / "huge.net"
     path.write_text("input 8\n" + ("dense 4 relu  # " + "x" * 84 + "\n") * 105_000, encoding="utf-8")
     assert path.stat().st_size > 10 * 2**20
-    start = time.perf_counter()
     code = (
         "import resource, runpy, sys\n"
         f"sys.argv = ['netdsl', 'check', {str(path)!r}]\n"
         "try:\n    runpy.run_module('netdsl.cli', run_name='__main__')\n"
         "except SystemExit as e:\n"
-        "    print('rss_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)\n"
+        "    usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "    print('rss_mb', usage.ru_maxrss // 1024, 'cpu', usage.ru_utime + usage.ru_stime, file=sys.stderr)\n"
         "    raise\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 1
     assert f"{path}:1:1: error[E207]: the spec is 10.1 MB; netdsl reads specs of at most 4 MB" in out.stderr
     assert "Traceback" not in out.stderr
-    assert time.perf_counter() - start < 30
-    rss = int(out.stderr.split("rss_mb ")[1].split()[0])
-    assert rss < 300  # read at most 4 MB of it
+    rss, cpu = out.stderr.split("rss_mb ")[1].split()[0::2]
+    assert int(rss) < 300  # read at most 4 MB of it
+    assert float(cpu) < 5  # CPU seconds, Python's start-up included: wall time depends on the machine's load
 
 
 def test_an_endless_file_is_read_only_up_to_the_limit(runner) -> None:

@@ -118,7 +118,7 @@ def test_a_tampered_config_is_a_clear_error_for_evaluate_and_predict(finished: P
     shutil.copytree(finished, run)
     set_json("config.json", lambda c: {**c, "training": {**c["training"], "batch": "many"}})(run)
     for command in (["evaluate", str(run)], ["predict", str(run), str(run / "curves.png")]):
-        result = netdsl(*command, timeout=120)
+        result = netdsl(*command)
         assert result.returncode == 1, result.stderr
         assert f"error[E508]: {run}/config.json: training.batch is not valid" in result.stderr
         assert "Traceback" not in result.stderr

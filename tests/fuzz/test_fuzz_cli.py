@@ -171,7 +171,7 @@ def test_a_corpus_of_broken_specs_is_answered_with_located_errors_in_one_process
     files = [*CORPUS, binary]
     run = subprocess.run(
         [sys.executable, "-m", "netdsl.cli", "check", *map(str, files)],
-        capture_output=True, text=True, errors="replace", timeout=120,
+        capture_output=True, text=True, errors="replace", timeout=300,
     )  # fmt: skip
     assert run.returncode == 1 and "Traceback" not in run.stderr
     located = {m["file"]: m["code"] for m in LOCATED.finditer(run.stderr)}
