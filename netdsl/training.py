@@ -542,6 +542,11 @@ def train(
         state = run.state()
         run.history()  # a tampered history.csv fails here (E508), before any data is read or TensorFlow loads
         if (run.path / "metrics.json").exists():
+            if _finished_status(run) == "diverged":
+                raise run_error(
+                    f"{run.path} diverged (NaN loss); resuming would diverge again", run.path,
+                    help="start a new run with a lower --lr",
+                )  # fmt: skip
             raise run_error(
                 f"{run.path} has already finished", run.path, help="start a new run to train longer (--epochs)"
             )
@@ -687,6 +692,16 @@ def _finish_diverged(run: RunDir, rows: list[dict[str, Any]], what: str, net: Ne
         ],
         Source("", str(run.path)),
     )
+
+
+def _finished_status(run: RunDir) -> str | None:
+    """The `status` of a run's metrics.json ("completed", "early_stopping", "diverged"), if readable."""
+    import json
+
+    try:
+        return json.loads((run.path / "metrics.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _is_terminal() -> bool:

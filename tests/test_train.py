@@ -247,6 +247,8 @@ def test_nan_loss_stops_with_a_clear_message(runner, write_spec, tmp_path: Path)
     assert metrics["status"] == "diverged"
     good = len(read_history(out)) if (out / "history.csv").exists() else 0
     assert metrics["epochs"] == good
+    again = runner.invoke(main, ["train", "--resume", str(out)])
+    assert again.exit_code == 1 and "diverged (NaN loss); resuming would diverge again" in again.output
     if good:  # the last good epoch's weights are the run's weights
         assert f"the weights of epoch {good} are kept in" in result.output and (out / "model.weights.h5").exists()
     else:
