@@ -2,16 +2,18 @@
 
 Peak RSS comes from `os.wait4`, i.e. the kernel's own high-water mark of that one child (the
 same number `/usr/bin/time -f %M` prints), so imports, interpreter and everything else count.
+The child is started by a small launcher process so that our own size never leaks into its figure.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -44,16 +46,35 @@ class Sample:
     returncode: int
 
 
+# Linux folds the high-water RSS of the address space a process *execs from* into its ru_maxrss.
+# A child forked (or vforked) from a large process, such as pytest after loading TensorFlow,
+# would report at least the parent's size. So the measured command is started from this small
+# launcher (`python -S`, ~10 MB), which times it, waits for it and reports its own rusage.
+_LAUNCHER = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvpe(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(sys.argv[1], "w") as out:
+    json.dump([wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)], out)
+"""
+
+
 def run_once(
     argv: Sequence[str], env: dict[str, str] | None = None, stdout: int | IO[str] = subprocess.DEVNULL
 ) -> Sample:
-    """Run `argv` to completion; its wall time, CPU time and peak resident memory."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT, env=env or child_env())
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode)
+    """Run `argv` to completion; its wall time, CPU time and peak resident memory (its own, see _LAUNCHER)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "sample.json"
+        launcher = [sys.executable, "-S", "-c", _LAUNCHER, str(report), *argv]
+        subprocess.run(
+            launcher, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT, env=env or child_env(), check=False
+        )
+        wall, cpu, rss, code = json.loads(report.read_text())
+    return Sample(wall, cpu, rss, code)
 
 
 @dataclass(frozen=True)
