@@ -9,6 +9,7 @@ Keras layer, the netdsl layer (and so the spec line) it came from.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,7 +106,7 @@ def compile_network(net: Network, trainable: Callable[[int, str], bool] | None =
     except NetdslError as err:  # a backbone's weights that cannot be loaded
         err.source = Source(net.source, net.file or "<string>")
         raise
-    model = keras.Model(inputs=inputs, outputs=x, name=model_name(net.name))
+    model = _functional_model(keras, inputs, x, net)
     if trainable is None:  # the spec's own `pretrained ... freeze<N`
         freeze = freezing(net)
         trainable = freeze.trainable if freeze is not None else None
@@ -113,6 +114,34 @@ def compile_network(net: Network, trainable: Callable[[int, str], bool] | None =
         for index, keras_layer in enumerate(model.layers):
             keras_layer.trainable = trainable(index, keras_layer.name)
     return Compiled(model, graph.sources, net.input_span)
+
+
+KERAS_DEPTH_LIMIT = 20_000
+"""Deepest chain of Keras layers we ask Keras to build (its graph walks recurse once per layer)."""
+
+
+def _functional_model(keras: Any, inputs: Any, outputs: Any, net: Network) -> Any:
+    """`keras.Model(inputs, outputs)`, with room for Keras's recursive graph walks.
+
+    Keras 3 visits the functional graph recursively, about three Python frames per layer, so
+    the default recursion limit of 1,000 fails near 300-900 layers. The limit is raised for the
+    build, in proportion to the depth; past KERAS_DEPTH_LIMIT layers netdsl refuses (E207) rather
+    than risk the interpreter's C stack.
+    """
+    depth = len(net.layers) * 4 + 1  # ops per layer, generously
+    if depth > KERAS_DEPTH_LIMIT:
+        raise NetdslError(
+            [Diagnostic("E207", f"the network is too deep for Keras to build: about {depth:,} layers, "
+                        f"netdsl builds at most {KERAS_DEPTH_LIMIT:,}", net.input_span,
+                        help="`netdsl check` analyzes it; see docs/limits.md")],
+            Source(net.source, net.file or "<string>"),
+        )  # fmt: skip
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, 4 * depth + 2_000))
+    try:
+        return keras.Model(inputs=inputs, outputs=outputs, name=model_name(net.name))
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 def build_model(net: Network, trainable: Callable[[int, str], bool] | None = None, check: bool = True) -> Any:

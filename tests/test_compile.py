@@ -184,3 +184,22 @@ def test_check_verify_refuses_a_model_larger_than_memory_before_keras_allocates_
     assert result.exit_code == 1
     assert f"{spec}:2:1: error[E306]: cannot build the model" in result.stderr
     assert "verified" not in result.stdout
+
+
+def test_deep_networks_build_past_the_default_recursion_limit() -> None:
+    import sys
+
+    net = netdsl.parse("input 8\nrepeat 1200 [dense 4]\n")
+    limit = sys.getrecursionlimit()
+    model = netdsl.build_model(net)
+    assert len(model.layers) == 1201
+    assert sys.getrecursionlimit() == limit  # restored after the build
+
+
+def test_too_deep_for_keras_is_a_located_refusal(monkeypatch) -> None:
+    import netdsl.compile
+
+    monkeypatch.setattr(netdsl.compile, "KERAS_DEPTH_LIMIT", 100)
+    with pytest.raises(netdsl.NetdslError) as info:
+        netdsl.build_model(netdsl.parse("input 8\nrepeat 30 [dense 4]\n", file="deep.net"))
+    assert "deep.net:1:1: error[E207]: the network is too deep for Keras to build: about 121 layers" in str(info.value)
