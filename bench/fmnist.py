@@ -113,8 +113,10 @@ def train(spec: Path, epochs: int | None, max_images: int | None, extra: list[st
 
 
 def _layers(text: str) -> str:
-    """A spec's statements without comments or blank lines: what decides whether two versions differ."""
-    return "\n".join(line.split("#")[0].strip() for line in text.splitlines() if line.split("#")[0].strip())
+    """A spec's statements without comments, blank lines or `epochs=` (the table has its own column for
+    epochs, and `--epochs` overrides them): what decides whether two versions of a spec differ."""
+    lines = (re.sub(r"\s*epochs=\d+", "", line.split("#")[0]).strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 def table() -> str:
@@ -130,7 +132,7 @@ def table() -> str:
         "| spec (trained at 28x28x1) | params | epochs (spec's own) | test accuracy | wall time | CPU time | images/s | load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in latest.values():
+    for r in sorted(latest.values(), key=lambda r: (r["spec"], r["epochs"], r["finished_utc"])):
         own = netdsl.load(ROOT / r["spec"]).training.epochs
         params = netdsl.analyze(netdsl.parse(r["trained_spec_text"])).total_params
         load = (r["load_average_before"][0] + r["load_average_after"][0]) / 2
