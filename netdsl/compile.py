@@ -96,6 +96,8 @@ def compile_network(net: Network, trainable: Callable[[int, str], bool] | None =
     if check:
         report = analyze(net, trainable)
         refuse_if_too_big(report, net)
+        if len(report.layers) > KERAS_DEPTH_LIMIT:  # refuse before creating any Keras layer
+            _functional_model(None, None, None, net, len(report.layers))
     keras = import_keras()
     graph = KerasGraph(keras)
     x = inputs = graph.input(net.input_shape)  # type: ignore[arg-type]
@@ -106,7 +108,7 @@ def compile_network(net: Network, trainable: Callable[[int, str], bool] | None =
     except NetdslError as err:  # a backbone's weights that cannot be loaded
         err.source = Source(net.source, net.file or "<string>")
         raise
-    model = _functional_model(keras, inputs, x, net)
+    model = _functional_model(keras, inputs, x, net, sum(graph.namer.counts.values()))
     if trainable is None:  # the spec's own `pretrained ... freeze<N`
         freeze = freezing(net)
         trainable = freeze.trainable if freeze is not None else None
@@ -117,27 +119,26 @@ def compile_network(net: Network, trainable: Callable[[int, str], bool] | None =
 
 
 KERAS_DEPTH_LIMIT = 20_000
-"""Deepest chain of Keras layers we ask Keras to build (its graph walks recurse once per layer)."""
+"""Most Keras layers we ask Keras to wire into one functional model (its graph walk recurses per layer)."""
 
 
-def _functional_model(keras: Any, inputs: Any, outputs: Any, net: Network) -> Any:
-    """`keras.Model(inputs, outputs)`, with room for Keras's recursive graph walks.
+def _functional_model(keras: Any, inputs: Any, outputs: Any, net: Network, layers: int) -> Any:
+    """`keras.Model(inputs, outputs)` over `layers` Keras layers, with room for Keras's recursion.
 
-    Keras 3 visits the functional graph recursively, about three Python frames per layer, so
-    the default recursion limit of 1,000 fails near 300-900 layers. The limit is raised for the
-    build, in proportion to the depth; past KERAS_DEPTH_LIMIT layers netdsl refuses (E207) rather
-    than risk the interpreter's C stack.
+    Keras 3 maps a functional graph recursively (`_build_map_helper`, a few Python frames per
+    layer), so Python's default recursion limit of 1,000 fails near 900 layers. The limit is raised
+    for this call in proportion to the real layer count, and restored; past KERAS_DEPTH_LIMIT layers
+    netdsl refuses (E207) rather than risk the interpreter's C stack.
     """
-    depth = len(net.layers) * 4 + 1  # ops per layer, generously
-    if depth > KERAS_DEPTH_LIMIT:
+    if layers > KERAS_DEPTH_LIMIT:
         raise NetdslError(
-            [Diagnostic("E207", f"the network is too deep for Keras to build: about {depth:,} layers, "
-                        f"netdsl builds at most {KERAS_DEPTH_LIMIT:,}", net.input_span,
-                        help="`netdsl check` analyzes it; see docs/limits.md")],
+            [Diagnostic("E207", f"the network has {layers:,} Keras layers; netdsl builds Keras models "
+                        f"of at most {KERAS_DEPTH_LIMIT:,}", net.input_span,
+                        help="`netdsl check` still analyzes it; see docs/limits.md")],
             Source(net.source, net.file or "<string>"),
         )  # fmt: skip
     previous = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(previous, 4 * depth + 2_000))
+    sys.setrecursionlimit(max(previous, 4 * layers + 2_000))
     try:
         return keras.Model(inputs=inputs, outputs=outputs, name=model_name(net.name))
     finally:

@@ -200,6 +200,11 @@ def test_too_deep_for_keras_is_a_located_refusal(monkeypatch) -> None:
     import netdsl.compile
 
     monkeypatch.setattr(netdsl.compile, "KERAS_DEPTH_LIMIT", 100)
-    with pytest.raises(netdsl.NetdslError) as info:
-        netdsl.build_model(netdsl.parse("input 8\nrepeat 30 [dense 4]\n", file="deep.net"))
-    assert "deep.net:1:1: error[E207]: the network is too deep for Keras to build: about 121 layers" in str(info.value)
+    net = netdsl.parse("input 8\nrepeat 50 [dense 4 relu]\n", file="deep.net")
+    for check in (True, False):  # refused by the analysis up front, or by the real count of built layers
+        with pytest.raises(netdsl.NetdslError) as info:
+            netdsl.build_model(net, check=check)
+        assert (
+            "deep.net:1:1: error[E207]: the network has 101 Keras layers; netdsl builds Keras models of at most 100"
+            in str(info.value)
+        )
