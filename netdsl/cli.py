@@ -207,9 +207,15 @@ def _run_library(call: Callable[[], T]) -> T:
 @main.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--data", metavar="SOURCE", help=DATA_HELP)
-@click.option("--out", type=click.Path(path_type=Path), help="Run directory (default: runs/<spec>-<time>/); never overwritten.")
-@click.option("--resume", type=click.Path(path_type=Path), metavar="RUN_DIR",
-              help="Continue an interrupted run from its last finished epoch (same spec, data and settings).")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Run directory (default: runs/<spec>-<time>/); never overwritten."
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    metavar="RUN_DIR",
+    help="Continue an interrupted run from its last finished epoch (same spec, data and settings).",
+)
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train.")
 @click.option("--batch", type=click.IntRange(min=1), help="Batch size.")
 @click.option("--lr", type=click.FloatRange(min=0, max=10, min_open=True), help="(Peak) learning rate.")
@@ -219,8 +225,11 @@ def _run_library(call: Callable[[], T]) -> T:
 @click.option("--label-smoothing", type=click.FloatRange(min=0, max=1, max_open=True), help="Label smoothing.")
 @click.option("--weight-decay", type=click.FloatRange(min=0), help="Decoupled weight decay.")
 @click.option("--patience", type=click.IntRange(min=1), help="Early stopping: epochs without a better validation loss.")
-@click.option("--validation", type=click.FloatRange(min=0, max=1, max_open=True),
-              help="Fraction of the training images held out for validation (when the data has no split).")
+@click.option(
+    "--validation",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    help="Fraction of the training images held out for validation (when the data has no split).",
+)
 @click.option("--seed", type=click.IntRange(min=0), help="Seed for the split, shuffling, augmentation and weights.")
 @click.option("--shift", type=click.FloatRange(min=0, max=1, max_open=True), help="Augment: random shift (fraction).")
 @click.option("--flip/--no-flip", default=None, help="Augment: random horizontal flips.")
