@@ -78,18 +78,21 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
     reports, failed = [], False
     verifications: dict[int, dict] = {}
     for file in files:
-        try:
-            report = netdsl.check(file, input_shape=shape)
+        try:  # load once: the table, the warnings' source lines and --verify all use this network
+            net = netdsl.load(file)
+            net = net.with_input(shape) if shape is not None else net
+            report = netdsl.analyze(net)
         except NetdslError as err:
             report_error(err)
             failed = True
             continue
         reports.append(report)
+        source = Source(net.source, str(file))
         if not as_json:
             click.echo(summary_table(report, max_rows=max_rows))
-            render_warnings(report.warnings, Source(file.read_text(encoding="utf-8", errors="replace"), str(file)))
+            render_warnings(report.warnings, source)
         if verify:
-            verified = verify_against_keras(file, shape, quiet=as_json)
+            verified = verify_against_keras(net, source, quiet=as_json)
             verifications[len(reports) - 1] = verified.to_dict()
             failed |= not verified.ok
         if not as_json and len(files) > 1:
@@ -103,12 +106,12 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
     sys.exit(1 if failed else 0)
 
 
-def verify_against_keras(file: Path, shape: tuple[int, ...] | None, quiet: bool) -> netdsl.Verification:
-    """`check --verify` for one file: print the summary line and any differences; exit 2 without Keras."""
+def verify_against_keras(net: netdsl.Network, source: Source, quiet: bool) -> netdsl.Verification:
+    """`check --verify` for one network: print the summary line and any differences; exit 2 without Keras."""
     from netdsl.compile import KerasUnavailable
 
     try:
-        verified = netdsl.verify(file, input_shape=shape)
+        verified = netdsl.verify(net)
     except KerasUnavailable as err:
         click.echo(f"error: --verify builds the model with Keras: {err}", err=True)
         sys.exit(2)
@@ -118,7 +121,6 @@ def verify_against_keras(file: Path, shape: tuple[int, ...] | None, quiet: bool)
     if not quiet:
         click.echo(verified.summary())
     if verified.differences:
-        source = Source(file.read_text(encoding="utf-8", errors="replace"), str(file))
         click.echo(render_all(verified.differences, source, color=_color()), err=True)
     return verified
 
