@@ -58,6 +58,17 @@ def conv_output_length(size: int, kernel: int, stride: int, padding: str, dilati
     return (size - effective) // stride + 1 if size >= effective else 0
 
 
+def window_output(shape: Shape, window: tuple[int, int], strides: tuple[int, int], padding: str,
+                  what: str, help: str) -> tuple[int, int]:  # fmt: skip
+    """Height and width after a sliding window (conv, pool) on an (H, W, C) map; E303 when the map
+    shrinks to nothing. `what` names the op and its padding in the message
+    (`conv2d with kernel 5x5 and 'valid' padding`)."""
+    height, width = (conv_output_length(size, k, s, padding) for size, k, s in zip(shape[:2], window, strides))
+    if min(height, width) < 1:
+        raise ShapeError("E303", f"{what} shrinks {fmt_shape(shape)} to nothing", help=help)
+    return height, width
+
+
 def fmt_shape(shape: Shape) -> str:
     """`(None, 32, 32, 3)`, as Keras prints it (batch axis first)."""
     return "(" + ", ".join(["None", *map(str, shape)]) + ")"

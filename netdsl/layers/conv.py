@@ -15,13 +15,11 @@ from netdsl.layers.base import (
     Op,
     ReceptiveField,
     Shape,
-    ShapeError,
     Syntax,
     Tensor,
     Weight,
-    conv_output_length,
-    fmt_shape,
     require_rank,
+    window_output,
 )
 from netdsl.layers.merge import AddOp
 
@@ -48,16 +46,10 @@ class Conv2DOp(Op):
     def output_shape(self, *inputs: Shape) -> Shape:
         (shape,) = inputs
         require_rank("conv2d", shape, 3, "(batch, height, width, channels)")
-        out = tuple(
-            conv_output_length(size, k, s, self.padding) for size, k, s in zip(shape[:2], self.kernel, self.strides)
-        )
-        if min(out) < 1:
-            raise ShapeError(
-                "E303",
-                f"conv2d with kernel {self.kernel[0]}x{self.kernel[1]} and '{self.padding}' padding "
-                f"shrinks {fmt_shape(shape)} to nothing",
-                help="use 'same' padding, a smaller kernel or stride, or a larger input",
-            )
+        out = window_output(
+            shape, self.kernel, self.strides, self.padding, f"conv2d with kernel {self.kernel[0]}x{self.kernel[1]} and '{self.padding}' padding",
+            help="use 'same' padding, a smaller kernel or stride, or a larger input",
+        )  # fmt: skip
         return (*out, self.filters)
 
     def weights(self, *inputs: Shape) -> list[Weight]:

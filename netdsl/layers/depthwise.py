@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from netdsl.layers.base import Op, ReceptiveField, Shape, Weight
-from netdsl.layers.conv import Conv2DOp
+from netdsl.layers.base import Op, ReceptiveField, Shape, Weight, require_rank, window_output
 
 
 @dataclass(frozen=True)
@@ -21,8 +20,12 @@ class DepthwiseConv2DOp(Op):
 
     def output_shape(self, *inputs: Shape) -> Shape:
         (shape,) = inputs
-        # The window arithmetic (and its error when the map shrinks to nothing) is Conv2D's, one filter per channel.
-        height, width, _ = Conv2DOp(1, self.kernel, self.strides, self.padding).output_shape(shape)
+        # Worded as Conv2D's messages were before (the analyzer's tests and docs show these).
+        require_rank("conv2d", shape, 3, "(batch, height, width, channels)")
+        height, width = window_output(
+            shape, self.kernel, self.strides, self.padding, f"conv2d with kernel {self.kernel[0]}x{self.kernel[1]} and '{self.padding}' padding",
+            help="use 'same' padding, a smaller kernel or stride, or a larger input",
+        )  # fmt: skip
         return (height, width, shape[2] * self.depth_multiplier)
 
     def weights(self, *inputs: Shape) -> list[Weight]:

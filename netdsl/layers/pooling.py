@@ -11,12 +11,10 @@ from netdsl.layers.base import (
     Op,
     ReceptiveField,
     Shape,
-    ShapeError,
     Syntax,
     Tensor,
-    conv_output_length,
-    fmt_shape,
     require_rank,
+    window_output,
 )
 from netdsl.layers.conv import Pair
 
@@ -42,16 +40,10 @@ class Pool2DOp(Op):
     def output_shape(self, *inputs: Shape) -> Shape:
         (shape,) = inputs
         require_rank(self.prefix, shape, 3, "(batch, height, width, channels)")
-        out = tuple(
-            conv_output_length(size, k, s, self.padding) for size, k, s in zip(shape[:2], self.pool, self.strides)
-        )
-        if min(out) < 1:
-            raise ShapeError(
-                "E303",
-                f"{self.mode}pool {self.pool[0]}x{self.pool[1]} with '{self.padding}' padding "
-                f"shrinks {fmt_shape(shape)} to nothing",
-                help="use 'same' padding or a smaller window",
-            )
+        out = window_output(
+            shape, self.pool, self.strides, self.padding, f"{self.mode}pool {self.pool[0]}x{self.pool[1]} with '{self.padding}' padding",
+            help="use 'same' padding or a smaller window",
+        )  # fmt: skip
         return (*out, shape[2])
 
     def macs(self, output: Shape, *inputs: Shape) -> int:
