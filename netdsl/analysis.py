@@ -60,8 +60,8 @@ class LayerReport(BaseModel):
     trainable_params: int
     non_trainable_params: int
     macs: int
-    receptive_field: tuple[int, int] | None = None  # (size, jump) along the height axis
-    receptive_field_2d: tuple[tuple[int, int], tuple[int, int]] | None = None  # ((h, w) size, (h, w) jump)
+    receptive_field: tuple[int, int] | None = None  # (size, jump) along the first spatial axis (height)
+    receptive_field_axes: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # (sizes, jumps), one per spatial axis
     inputs: tuple[str, ...] = ()
     line: int | None = None
     column: int | None = None
@@ -129,7 +129,7 @@ class ShapeGraph:
             raise too_large(f"the input {fmt_shape(shape)}", math.prod(shape), span)
         name = "input_layer"
         self.namer.counts["input_layer"] = 1
-        field = ReceptiveField() if len(shape) == 3 else None
+        field = ReceptiveField.of_input(shape)
         self.rows.append(_row(name, "InputLayer", shape, 0, 0, 0, field, (), span, "input"))
         return Node(shape, field, name)
 
@@ -187,7 +187,7 @@ def _row(
         non_trainable_params=params - trainable,
         macs=macs,
         receptive_field=(field.size[0], field.jump[0]) if field else None,
-        receptive_field_2d=(field.size, field.jump) if field else None,
+        receptive_field_axes=(field.size, field.jump) if field else None,
         inputs=inputs,
         line=span.line if span else None,
         column=span.column if span else None,
@@ -320,8 +320,3 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
         warnings=[w.to_dict() for w in warnings],
         phases=phases,
     )
-
-
-def format_shape(shape: tuple[int | None, ...]) -> str:
-    """`(None, 32, 32, 3)`."""
-    return fmt_shape(tuple(shape[1:]))  # type: ignore[arg-type]

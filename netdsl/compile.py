@@ -1,6 +1,7 @@
 """Network -> keras.Model, with the Keras 3 functional API and public `keras.layers` only.
 
-The only module that imports Keras, and only when a model is built. It runs the same `apply` the
+It imports Keras only when a model is built (the trainer and the data loaders import it too; the
+analyzer never does). It runs the same `apply` the
 analyzer runs, on a graph whose tensors are Keras tensors, and names every layer as the analyzer
 does, so each row of `netdsl check` matches a row of `model.summary()`. It also keeps, for each
 Keras layer, the netdsl layer (and so the spec line) it came from.

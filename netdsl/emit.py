@@ -25,7 +25,7 @@ from netdsl.analysis import analyze
 from netdsl.compile import model_name
 from netdsl.diagnostics import NetdslError, Source
 from netdsl.ir import Command, Layer, Network, Repeat, Statement
-from netdsl.layers.base import Code, Op
+from netdsl.layers.base import Code, Op, fmt_shape
 from netdsl.layers.pretrained import Application, freezing
 from netdsl.syntax import parse_surface
 
@@ -399,7 +399,7 @@ def emit_network(net: Network) -> str:
         f'"""{title}, emitted by netdsl {__version__} (`netdsl emit`).',
         "",
         f"build_model() returns {len(report.layers)} layers and {report.total_params:,} parameters ({trainable}),",
-        f"output {_shape(report.output_shape)}. In a fresh Keras session (as when this file runs) the layer",
+        f"output {fmt_shape(report.output_shape[1:])}. In a fresh Keras session (as when this file runs) the layer",
         "names are the ones `netdsl check` prints.",
         '"""',
         "",
@@ -451,10 +451,6 @@ def _commands(program: list[Call | Loop]) -> dict[int, Command | None]:
         else:
             stack += [inner for body in item.iterations for inner in body]
     return found
-
-
-def _shape(shape: tuple[int | None, ...]) -> str:
-    return "(" + ", ".join("None" if n is None else str(n) for n in shape) + ")"
 
 
 __all__ = ["Code", "emit_network", "trace"]

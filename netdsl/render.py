@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from netdsl.analysis import Report
-from netdsl.layers.base import fmt_shape
+from netdsl.layers.base import ReceptiveField, fmt_shape
 
 
 def human_bytes(n: int) -> str:
@@ -39,11 +39,8 @@ def summary_table(report: Report, max_rows: int | None = None) -> str:
         if layer.type == "Add":
             name += " <- " + " + ".join(layer.inputs)
         field = "-"
-        if layer.receptive_field_2d:
-            size, jump = layer.receptive_field_2d
-            size_text = str(size[0]) if size[0] == size[1] else f"{size[0]}x{size[1]}"
-            jump_text = str(jump[0]) if jump[0] == jump[1] else f"{jump[0]}x{jump[1]}"
-            field = f"{size_text} (jump {jump_text})"
+        if layer.receptive_field_axes:
+            field = ReceptiveField(*layer.receptive_field_axes).text()
         params = f"{layer.params:,}"
         if layer.params and layer.non_trainable_params:
             params += (

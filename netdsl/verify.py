@@ -83,10 +83,6 @@ def keras_layers(model: Any) -> list[LayerReport]:
     ]
 
 
-def _shape(shape: tuple[int | None, ...]) -> str:
-    return fmt_shape(tuple(shape[1:]))  # type: ignore[arg-type]
-
-
 def _differ(what: str, layer: str, ours: Any, theirs: Any, span: Span | None) -> Diagnostic:
     return Diagnostic(
         "E601",
@@ -113,7 +109,7 @@ def compare(report: Report, model: Any, span_of: Callable[[str], Span | None] = 
         checks = [
             ("layer name", row.name, layer.name),
             ("layer class", row.type, layer.type),
-            ("output shape", _shape(row.output_shape), _shape(layer.output_shape)),
+            ("output shape", fmt_shape(row.output_shape[1:]), fmt_shape(layer.output_shape[1:])),
             ("inputs", ", ".join(row.inputs) or "-", ", ".join(layer.inputs) or "-"),
             ("parameter count", f"{row.params:,}", f"{layer.params:,}"),
             ("trainable parameter count", f"{row.trainable_params:,}", f"{layer.trainable_params:,}"),

@@ -78,7 +78,7 @@ def test_pooling_shapes_and_defaults() -> None:
 def test_non_square_kernels_and_strides() -> None:
     (_, conv) = analyze("input 10x12x1\nconv 2 k3x5 s2x3 valid").layers
     assert conv.output_shape == (None, 4, 3, 2) and conv.params == 3 * 5 * 2 + 2
-    assert conv.receptive_field_2d == ((3, 5), (2, 3))
+    assert conv.receptive_field_axes == ((3, 5), (2, 3))
 
 
 def test_receptive_field_size_and_jump() -> None:

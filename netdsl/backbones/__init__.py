@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from netdsl.layers.activation import ActivationOp, ReLUOp
-from netdsl.layers.base import Op
+from netdsl.layers.base import Op, per_axis
 from netdsl.layers.conv import Conv2DOp
 from netdsl.layers.depthwise import DepthwiseConv2DOp
 from netdsl.layers.merge import AddOp
@@ -54,8 +54,8 @@ APPLICATIONS: dict[str, Application] = {
 }  # fmt: skip
 
 
-def _pair(value: Any) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (value[0], value[1])
+def _pair(value: Any) -> tuple[int, ...]:
+    return per_axis(value, 2)
 
 
 # Keras class -> the netdsl op with the same shape and parameter rules (a table, as sqlglot dispatches).

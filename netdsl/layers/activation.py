@@ -19,7 +19,8 @@ ActivationName = Literal[ACTIVATIONS]  # type: ignore[valid-type]
 
 POST_WORDS = frozenset((*ACTIVATIONS, "bn"))
 """Words that may follow a conv/dense, applied in the order written: `relu bn` or `bn relu`."""
-PostOp = Literal[(*ACTIVATIONS, "bn")]  # type: ignore[valid-type]
+PostWord = Literal[(*ACTIVATIONS, "bn")]  # type: ignore[valid-type]
+"""The type of one such word in a layer's `post` field (a word, not an op: `apply_post` makes the ops)."""
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,24 @@ class Syntax:
 
 
 # ---------------------------------------------------------------- shape arithmetic
-# Written once, as Keras does in keras/src/ops/operation_utils.py, and used by every op.
+# Written once, as Keras does in keras/src/ops/operation_utils.py, for any number of spatial axes
+# (1-D sequences, 2-D images, 3-D volumes), and used by every op.
+
+Sizes = tuple[int, ...]
+"""One size per spatial axis: a kernel (3, 3), strides (2,), a receptive field's jump."""
+
+
+def spatial(shape: Shape) -> Shape:
+    """The spatial axes of a channels-last shape: (32, 32, 3) -> (32, 32), (200, 64) -> (200,)."""
+    return shape[:-1]
+
+
+def per_axis(value: int | Sizes, rank: int) -> Sizes:
+    """`3` -> (3,) * rank: kernels, strides and dilations may be written once for every axis (Keras's
+    `standardize_tuple`); a tuple is kept as written."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * rank
+    return tuple(value)
 
 
 def conv_output_length(size: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> int:
@@ -58,50 +75,64 @@ def conv_output_length(size: int, kernel: int, stride: int, padding: str, dilati
     return (size - effective) // stride + 1 if size >= effective else 0
 
 
-def window_output(shape: Shape, window: tuple[int, int], strides: tuple[int, int], padding: str,
-                  what: str, help: str) -> tuple[int, int]:  # fmt: skip
-    """Height and width after a sliding window (conv, pool) on an (H, W, C) map; E303 when the map
-    shrinks to nothing. `what` names the op and its padding in the message
+def window_output(shape: Shape, window: Sizes, strides: Sizes, padding: str, what: str, help: str,
+                  dilation: Sizes | None = None) -> Sizes:  # fmt: skip
+    """The spatial sizes after a sliding window (conv, pool) on a channels-last map of any rank; E303
+    when the map shrinks to nothing. `what` names the op and its padding in the message
     (`conv2d with kernel 5x5 and 'valid' padding`)."""
-    height, width = (conv_output_length(size, k, s, padding) for size, k, s in zip(shape[:2], window, strides))
-    if min(height, width) < 1:
+    dilation = dilation or (1,) * len(window)
+    sizes = tuple(
+        conv_output_length(size, k, s, padding, d) for size, k, s, d in zip(spatial(shape), window, strides, dilation)
+    )
+    if min(sizes) < 1:
         raise ShapeError("E303", f"{what} shrinks {fmt_shape(shape)} to nothing", help=help)
-    return height, width
+    return sizes
 
 
 def fmt_shape(shape: Shape) -> str:
-    """`(None, 32, 32, 3)`, as Keras prints it (batch axis first)."""
+    """`(None, 32, 32, 3)`, as Keras prints it: the batch axis first, then `shape` (which has none).
+    netdsl's one shape formatter; shapes that carry the batch axis pass `shape[1:]`."""
     return "(" + ", ".join(["None", *map(str, shape)]) + ")"
+
+
+def fmt_sizes(sizes: Sizes) -> str:
+    """`3` when every axis agrees, else `3x5`: kernels, strides and receptive fields as specs write them."""
+    return str(sizes[0]) if len(set(sizes)) == 1 else "x".join(map(str, sizes))
 
 
 @dataclass(frozen=True)
 class ReceptiveField:
-    """Size and jump (stride product) of one output position, per spatial axis (height, width)."""
+    """Size and jump (stride product) of one output position, per spatial axis (height, width, ...)."""
 
-    size: tuple[int, int] = (1, 1)
-    jump: tuple[int, int] = (1, 1)
+    size: Sizes = (1, 1)
+    jump: Sizes = (1, 1)
 
-    def through(self, kernel: tuple[int, int], stride: tuple[int, int]) -> ReceptiveField:
-        """After a window op: r' = r + (k-1)*j, j' = j*s."""
+    @classmethod
+    def of_input(cls, shape: Shape) -> ReceptiveField | None:
+        """One input position sees itself; a vector input has no spatial axes (None)."""
+        return cls((1,) * (len(shape) - 1), (1,) * (len(shape) - 1)) if len(shape) > 1 else None
+
+    def through(self, kernel: Sizes, stride: Sizes, dilation: Sizes | None = None) -> ReceptiveField:
+        """After a window op: r' = r + (k_eff-1)*j, j' = j*s, with k_eff = (k-1)*d+1."""
+        dilation = dilation or (1,) * len(kernel)
         return ReceptiveField(
-            tuple(r + (k - 1) * j for r, k, j in zip(self.size, kernel, self.jump)),  # type: ignore[arg-type]
-            tuple(j * s for j, s in zip(self.jump, stride)),  # type: ignore[arg-type]
+            tuple(r + (k - 1) * d * j for r, k, d, j in zip(self.size, kernel, dilation, self.jump)),
+            tuple(j * s for j, s in zip(self.jump, stride)),
         )
 
     def text(self) -> str:
-        size = str(self.size[0]) if self.size[0] == self.size[1] else "x".join(map(str, self.size))
-        jump = str(self.jump[0]) if self.jump[0] == self.jump[1] else "x".join(map(str, self.jump))
-        return f"{size} (jump {jump})"
+        """`7 (jump 2)`, or `3x5 (jump 2x3)` when the axes differ."""
+        return f"{fmt_sizes(self.size)} (jump {fmt_sizes(self.jump)})"
 
 
 def widest(fields: list[ReceptiveField | None]) -> ReceptiveField | None:
-    """Receptive field of a merge: the widest of its inputs'."""
+    """Receptive field of a merge: the widest of its inputs', axis by axis."""
     known = [f for f in fields if f is not None]
     if not known:
         return None
     return ReceptiveField(
-        tuple(max(f.size[i] for f in known) for i in range(2)),  # type: ignore[arg-type]
-        tuple(max(f.jump[i] for f in known) for i in range(2)),  # type: ignore[arg-type]
+        tuple(max(axis) for axis in zip(*(f.size for f in known))),
+        tuple(max(axis) for axis in zip(*(f.jump for f in known))),
     )
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, PositiveInt
 
 from netdsl.ir import Layer
-from netdsl.layers.activation import POST_WORDS, PostOp, apply_post
+from netdsl.layers.activation import POST_WORDS, PostWord, apply_post
 from netdsl.layers.base import (
     Code,
     Graph,
@@ -18,18 +18,13 @@ from netdsl.layers.base import (
     Syntax,
     Tensor,
     Weight,
+    per_axis,
     require_rank,
     window_output,
 )
 from netdsl.layers.merge import AddOp
 
-
-def _pair(value: Any) -> Any:
-    """`3` -> (3, 3): kernels and strides may be written once for both axes."""
-    return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-Pair = Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_pair)]
+Pair = Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(lambda value: per_axis(value, 2))]
 
 
 @dataclass(frozen=True)
@@ -103,7 +98,7 @@ class Conv(Layer):
     padding: Literal["same", "valid"] = "same"
     bias: bool = True
     l2: float = Field(0.0, ge=0)
-    post: tuple[PostOp, ...] = ()
+    post: tuple[PostWord, ...] = ()
 
     syntax: ClassVar[Syntax] = Syntax(
         positional=("filters",), **CONV_SYNTAX, example="conv 20 k3 s2 nobias l2=1e-6 relu bn"
@@ -125,7 +120,7 @@ class Res(Layer):
     kernel: Pair = (3, 3)
     bias: bool = False
     l2: float = Field(1e-6, ge=0)
-    post: tuple[PostOp, ...] = ("relu", "bn")
+    post: tuple[PostWord, ...] = ("relu", "bn")
 
     syntax: ClassVar[Syntax] = Syntax(
         positional=("filters",),

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from netdsl.ir import Layer
-from netdsl.layers.activation import POST_WORDS, PostOp, apply_post
+from netdsl.layers.activation import POST_WORDS, PostWord, apply_post
 from netdsl.layers.base import (
     Code,
     Graph,
@@ -77,7 +77,7 @@ class Dense(Layer):
     units: PositiveInt
     bias: bool = True
     l2: float = Field(0.0, ge=0)
-    post: tuple[PostOp, ...] = ()
+    post: tuple[PostWord, ...] = ()
 
     syntax: ClassVar[Syntax] = Syntax(
         positional=("units",),
