@@ -13,18 +13,19 @@ FMNIST := /usr/share/datasets/fashion-mnist
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[keras,jax,dev]'
+	$(BIN)/python -m pip install -q -e '.[keras,jax,draw,dev]'
 	touch $@
 
 setup: $(BIN)/.installed
 
-# Fashion-MNIST's IDX files from Debian (tests train on the real data set offline).
+# Fashion-MNIST's IDX files from Debian (tests train on the real data set offline), and Graphviz's
+# `dot` program for `netdsl draw`.
 data:
-	@if [ ! -d $(FMNIST) ]; then \
+	@if [ ! -d $(FMNIST) ] || ! command -v dot >/dev/null; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
-	      || echo "warning: could not install dataset-fashion-mnist; its tests will be skipped"; \
-	  else echo "note: run 'apt-get install dataset-fashion-mnist' as root for the Fashion-MNIST tests"; fi; \
+	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist graphviz) >/dev/null \
+	      || echo "warning: could not install dataset-fashion-mnist and graphviz; their tests will be skipped"; \
+	  else echo "note: run 'apt-get install dataset-fashion-mnist graphviz' as root for the Fashion-MNIST and draw tests"; fi; \
 	fi
 
 train: setup

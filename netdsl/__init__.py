@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# `netdsl.emit` and `netdsl.verify` are functions below, named like their modules: importing the
-# modules here, before the functions are defined, keeps those two names bound to the functions.
+# `netdsl.draw`, `netdsl.emit` and `netdsl.verify` are functions below, named like their modules: importing the
+# modules here, before the functions are defined, keeps those names bound to the functions.
+from netdsl import draw as _draw_module
 from netdsl import emit as _emit_module
 from netdsl import layers as _layers  # noqa: F401  (registers the layer kinds)
 from netdsl import verify as _verify_module
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Diagnostic", "LayerReport", "NetdslError", "Network", "Report",
-    "Verification", "analyze", "build_model", "check", "emit", "load", "parse", "verify",
+    "Verification", "analyze", "build_model", "check", "draw", "emit", "load", "parse", "verify",
 ]  # fmt: skip
 __version__ = "0.1.0"
 
@@ -105,6 +106,15 @@ def verify(spec: str | Path | Network, input_shape: tuple[int, ...] | None = Non
 def emit(spec: str | Path | Network, input_shape: tuple[int, ...] | None = None) -> str:
     """`netdsl emit` as a function: a standalone Python module that builds the same Keras model."""
     return _emit_module.emit_network(_network(spec, input_shape))
+
+
+def draw(
+    spec: str | Path | Network | Report, expand: bool = False, input_shape: tuple[int, ...] | None = None
+) -> _draw_module.Drawing:
+    """`netdsl draw` as a function: a picture of the network (one box per statement, or per Keras layer
+    with `expand`); in Jupyter it displays inline, elsewhere `.save("net.svg")` or `.svg()`."""
+    report = spec if isinstance(spec, Report) else analyze(_network(spec, input_shape))
+    return _draw_module.draw(report, expand)
 
 
 def build_model(net: Network, **kwargs: Any) -> keras.Model:

@@ -63,6 +63,7 @@ class LayerReport(BaseModel):
     receptive_field: tuple[int, int] | None = None  # (size, jump) along the first spatial axis (height)
     receptive_field_axes: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # (sizes, jumps), one per spatial axis
     inputs: tuple[str, ...] = ()
+    statement: int | None = None  # which lowered statement made this row: `netdsl draw` boxes rows sharing it
     line: int | None = None
     column: int | None = None
     source: str = ""  # the netdsl kind this layer came from
@@ -91,6 +92,12 @@ class Report(BaseModel):
 
     def to_dict(self) -> dict:
         return json.loads(self.model_dump_json())
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a report as an HTML table (netdsl.render sits above the analyzer: imported here, late)."""
+        from netdsl.render import html_table
+
+        return html_table(self)
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,7 @@ class ShapeGraph:
         self.warnings: list[Diagnostic] = []
         self.namer = Namer()
         self.layer: Layer | None = None
+        self.statement: int | None = None  # index of `self.layer` in the lowered network
         self.trainable = trainable or (lambda index, name: True)
 
     def input(self, shape: Shape, span: Span | None) -> Node:
@@ -168,7 +176,7 @@ class ShapeGraph:
         field = op.receptive_field(*(node.receptive_field for node in inputs))
         row = _row(
             name, op.keras_class, shape, params, trainable_count, op.macs(shape, *shapes), field,
-            tuple(node.name for node in inputs), span, layer.kind if layer else "",
+            tuple(node.name for node in inputs), span, layer.kind if layer else "", self.statement,
         )  # fmt: skip
         self.rows.append(row)
         return Node(shape, field, name)
@@ -176,7 +184,7 @@ class ShapeGraph:
 
 def _row(
     name: str, type_: str, shape: Shape, params: int, trainable: int, macs: int,
-    field: ReceptiveField | None, inputs: tuple[str, ...], span: Span | None, source: str,
+    field: ReceptiveField | None, inputs: tuple[str, ...], span: Span | None, source: str, statement: int | None = None,
 ) -> LayerReport:  # fmt: skip
     return LayerReport.model_construct(
         name=name,
@@ -189,6 +197,7 @@ def _row(
         receptive_field=(field.size[0], field.jump[0]) if field else None,
         receptive_field_axes=(field.size, field.jump) if field else None,
         inputs=inputs,
+        statement=statement,
         line=span.line if span else None,
         column=span.column if span else None,
         source=source,
@@ -291,8 +300,8 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
         freeze = freezing(net) if trainable is None else None  # the spec's own `pretrained ... freeze<N`
         if freeze is not None:
             graph.trainable = freeze.trainable
-        for layer in net.layers:
-            graph.layer = layer
+        for index, layer in enumerate(net.layers):
+            graph.layer, graph.statement = layer, index
             x = layer.apply(x, graph)
         if freeze is not None:
             freeze.check(len(graph.rows))

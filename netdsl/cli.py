@@ -16,40 +16,11 @@ from typing import Any, TypeVar
 import click
 
 import netdsl
-from netdsl.diagnostics import CODES, Diagnostic, NetdslError, Source, render, render_all
+from netdsl.cli_base import parse_shape, render_warnings, report_error, use_color
+from netdsl.cli_tools import COMMANDS
+from netdsl.diagnostics import CODES, NetdslError, Source, render_all
 from netdsl.diagnostics import explain as explain_code
 from netdsl.render import summary_table
-
-
-def _color(stream: object = None) -> bool:
-    stream = stream or sys.stderr
-    return bool(getattr(stream, "isatty", lambda: False)())
-
-
-def report_error(err: NetdslError) -> None:
-    """Render every diagnostic of a NetdslError on stderr."""
-    click.echo(render_all(err.diagnostics, err.source, color=_color()), err=True)
-    errors = sum(d.severity == "error" for d in err.diagnostics)
-    if errors > 1:
-        click.echo(f"\n{errors} errors", err=True)
-
-
-def render_warnings(warnings: list[dict], source: Source) -> None:
-    for warning in warnings:
-        click.echo(render(Diagnostic.from_dict(warning), source, color=_color()), err=True)
-
-
-def parse_shape(text: str | None) -> tuple[int, ...] | None:
-    """`32x32x3` -> (32, 32, 3); click's BadParameter (exit 2) for anything else."""
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(n) for n in text.lower().split("x"))
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        raise click.BadParameter(f"expected a shape such as 32x32x3, got {text!r}", param_hint="--input")
-    return shape
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,7 +92,7 @@ def verify_against_keras(net: netdsl.Network, source: Source, quiet: bool) -> ne
     if not quiet:
         click.echo(verified.summary())
     if verified.differences:
-        click.echo(render_all(verified.differences, source, color=_color()), err=True)
+        click.echo(render_all(verified.differences, source, color=use_color()), err=True)
     return verified
 
 
@@ -301,6 +272,10 @@ def predict(run_dir: Path, images: tuple[Path, ...], top: int, as_json: bool) ->
     for result in results:
         ranked = ", ".join(f"{name} {probability:.3f}" for name, probability in result["top"])
         click.echo(f"{result['image']}: {ranked}")
+
+
+for _command in COMMANDS:  # draw, diff, fmt, runs: netdsl/cli_tools.py
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

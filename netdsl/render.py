@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from netdsl.analysis import Report
+import html
+
+from netdsl.analysis import LayerReport, Report
 from netdsl.layers.base import ReceptiveField, fmt_shape
 
 
@@ -24,6 +26,46 @@ def human_count(n: int) -> str:
     return str(n)
 
 
+def _field(layer: LayerReport) -> str:
+    """`13 (jump 2)`, `9x5 (jump 2x1)`, or `-` without a spatial receptive field."""
+    return ReceptiveField(*layer.receptive_field_axes).text() if layer.receptive_field_axes else "-"
+
+
+def html_table(report: Report, max_rows: int = 500) -> str:
+    """The `check` table as HTML for Jupyter; every text escaped (names come from specs and file names)."""
+    headers = ("Layer", "Type", "Output Shape", "Param #", "Receptive field", "MACs", "Connected to", "Line")
+    rows = report.layers[:max_rows]
+    cells = [
+        (row.name, row.type, fmt_shape(tuple(row.output_shape[1:])), f"{row.params:,}",  # type: ignore[arg-type]
+         _field(row), human_count(row.macs) if row.macs else "0", ", ".join(row.inputs), str(row.line or ""))
+        for row in rows
+    ]  # fmt: skip
+    if len(report.layers) > max_rows:
+        cells.append((f"... {len(report.layers) - max_rows:,} more layers", "", "", "", "", "", "", ""))
+    right = {3, 5}
+
+    def tr(values: tuple[str, ...], tag: str) -> str:
+        return "<tr>" + "".join(
+            f'<{tag} style="text-align:{"right" if i in right else "left"}">{html.escape(v)}</{tag}>'
+            for i, v in enumerate(values)
+        ) + "</tr>"  # fmt: skip
+
+    title = f'Model: "{report.name}"' + (f"  ({report.file})" if report.file else "")
+    totals = [
+        f"Total params: {report.total_params:,} ({human_bytes(report.param_bytes)})",
+        f"Trainable params: {report.trainable_params:,}, non-trainable: {report.non_trainable_params:,}",
+        f"MACs per example: {report.macs:,} ({human_count(report.macs)})",
+        f"Output: {fmt_shape(tuple(report.output_shape[1:]))}, {len(report.layers):,} Keras layers",  # type: ignore[arg-type]
+    ]
+    return (
+        f"<div><b>{html.escape(title)}</b><table><thead>{tr(headers, 'th')}</thead><tbody>"
+        + "".join(tr(c, "td") for c in cells)
+        + "</tbody></table><p>"
+        + "<br>".join(html.escape(t) for t in totals)
+        + "</p></div>"
+    )
+
+
 def summary_table(report: Report, max_rows: int | None = None) -> str:
     """The per-layer table and Keras-style totals."""
     headers = ("Layer (type)", "Output Shape", "Param #", "Receptive field", "MACs", "Line")
@@ -38,9 +80,7 @@ def summary_table(report: Report, max_rows: int | None = None) -> str:
         name = f"{layer.name} ({layer.type})"
         if layer.type == "Add":
             name += " <- " + " + ".join(layer.inputs)
-        field = "-"
-        if layer.receptive_field_axes:
-            field = ReceptiveField(*layer.receptive_field_axes).text()
+        field = _field(layer)
         params = f"{layer.params:,}"
         if layer.params and layer.non_trainable_params:
             params += (

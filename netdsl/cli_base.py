@@ -1,0 +1,41 @@
+"""What every `netdsl` command shares: rendering diagnostics on stderr and parsing common options."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from netdsl.diagnostics import Diagnostic, NetdslError, Source, render, render_all
+
+
+def use_color(stream: object = None) -> bool:
+    """Colour only on a terminal: piped output and CI logs stay plain text."""
+    stream = stream or sys.stderr
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def report_error(err: NetdslError) -> None:
+    """Render every diagnostic of a NetdslError on stderr."""
+    click.echo(render_all(err.diagnostics, err.source, color=use_color()), err=True)
+    errors = sum(d.severity == "error" for d in err.diagnostics)
+    if errors > 1:
+        click.echo(f"\n{errors} errors", err=True)
+
+
+def render_warnings(warnings: list[dict], source: Source) -> None:
+    for warning in warnings:
+        click.echo(render(Diagnostic.from_dict(warning), source, color=use_color()), err=True)
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """`32x32x3` -> (32, 32, 3); click's BadParameter (exit 2) for anything else."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(n) for n in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise click.BadParameter(f"expected a shape such as 32x32x3, got {text!r}", param_hint="--input")
+    return shape

@@ -1,0 +1,44 @@
+"""The design tools' commands (`draw`, ...): thin wrappers of netdsl's functions, registered on `netdsl`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+import netdsl
+from netdsl.cli_base import parse_shape, report_error
+from netdsl.diagnostics import NetdslError
+from netdsl.draw import FORMATS, DrawUnavailable
+
+
+@click.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The picture to write: .svg, .png, .pdf, or .dot (Graphviz's source).")  # fmt: skip
+@click.option("--expand", is_flag=True, help="One box per Keras layer instead of one per statement.")
+@click.option("--input", "input_shape", metavar="HxWxC", help="Set or override the input shape, e.g. 32x32x3.")
+def draw(spec: Path, output: Path, expand: bool, input_shape: str | None) -> None:
+    """Draw SPEC's network with Graphviz: boxes with output shapes and params, edges for branches and merges."""
+    if output.suffix.lower() not in FORMATS:
+        raise click.BadParameter(
+            f"cannot tell the format of {output.name!r}: use one of {', '.join(FORMATS)}", param_hint="--output"
+        )
+    shape = parse_shape(input_shape)
+    try:
+        picture = netdsl.draw(netdsl.load(spec), expand=expand, input_shape=shape)
+        picture.save(output)
+    except NetdslError as err:
+        report_error(err)
+        sys.exit(1)
+    except DrawUnavailable as err:
+        click.echo(f"error: netdsl draw needs Graphviz: {err}", err=True)
+        sys.exit(2)
+    except OSError as err:
+        click.echo(f"error: cannot write {output}: {err.strerror or err}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {output}", err=True)
+
+
+COMMANDS = (draw,)

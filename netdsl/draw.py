@@ -1,0 +1,180 @@
+"""`netdsl draw`: a picture of a network, laid out by Graphviz from the analyzer's report.
+
+Built on `Report` rows only (name, type, output shape, params, inputs, statement, line), so every
+network the analyzer accepts can be drawn, branches and merges included, without TensorFlow. By
+default the rows of one statement (`conv 32 relu bn`: Conv2D, Activation, BatchNormalization)
+share one box; `expand=True` draws every Keras layer. Every text that reaches Graphviz comes from a
+user's spec or file name, so it goes through HTML-like labels with every character escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from netdsl.analysis import LayerReport, Report
+from netdsl.diagnostics import Diagnostic, NetdslError
+from netdsl.layers.base import fmt_shape
+from netdsl.render import human_count
+
+MAX_BOXES = 5_000
+"""Most boxes one picture holds: Graphviz's layout grows faster than linearly, and a picture of more
+boxes is unreadable anyway (docs/limits.md)."""
+
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+"""File extension -> Graphviz output format; `.dot`/`.gv` write the graph's source and need no `dot` binary."""
+
+_FILL = {"input": "#e8e8e8", "merge": "#fff2b3", "layer": "#dbe9f7"}
+
+
+class DrawUnavailable(RuntimeError):
+    """Graphviz (the `graphviz` Python package or its `dot` program) is not installed."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """One node of the picture: one row (expanded) or the rows of one statement."""
+
+    id: str
+    rows: tuple[LayerReport, ...]
+
+
+def boxes(report: Report, expand: bool = False) -> list[Box]:
+    """The report's rows grouped into boxes, in the report's order."""
+    groups: dict[object, list[LayerReport]] = {}
+    for index, row in enumerate(report.layers):
+        key = ("row", index) if expand or row.statement is None else ("statement", row.statement)
+        groups.setdefault(key, []).append(row)
+    return [Box(f"n{number}", tuple(rows)) for number, rows in enumerate(groups.values())]
+
+
+def edges(drawn: list[Box]) -> list[tuple[str, str, bool]]:
+    """(from box, to box, into a merge) for each input of a row that another box made.
+
+    Inside a collapsed box, a tensor from outside that feeds both the first layer and a merge (a
+    residual shortcut) gives two edges, the merge's dashed, so a skip stays visible."""
+    owner = {row.name: box.id for box in drawn for row in box.rows}
+    out: list[tuple[str, str, bool]] = []
+    seen: set[tuple[str, str, bool]] = set()
+    for box in drawn:
+        for row in box.rows:
+            for name in row.inputs:
+                source = owner.get(name)
+                edge = (source or "", box.id, len(row.inputs) > 1)
+                if source is None or source == box.id or edge in seen:
+                    continue
+                seen.add(edge)
+                out.append(edge)
+    return out
+
+
+def _cell(text: str, size: int = 10, bold: bool = False, color: str = "#000000") -> str:
+    content = html.escape(text, quote=True)
+    content = f"<B>{content}</B>" if bold else content
+    return f'<TR><TD><FONT POINT-SIZE="{size}" COLOR="{color}">{content}</FONT></TD></TR>'
+
+
+def _label(rows: Iterable[LayerReport], expand: bool) -> str:
+    rows = list(rows)
+    last = rows[-1]
+    params = sum(r.params for r in rows)
+    if expand or len(rows) == 1:
+        title = f"{last.name} ({last.type})"
+    else:
+        title = f"{rows[0].source or rows[0].type}: " + " + ".join(r.type for r in rows)
+    cells = [_cell(title, 11, bold=True), _cell(fmt_shape(tuple(last.output_shape[1:])))]  # type: ignore[arg-type]
+    detail = f"{params:,} params" + (
+        f", {human_count(sum(r.macs for r in rows))} MACs" if any(r.macs for r in rows) else ""
+    )
+    cells.append(_cell(detail, 9, color="#444444"))
+    if not expand and len(rows) > 1:
+        cells.append(_cell(f"{rows[0].name} .. {last.name}", 8, color="#666666"))
+    if last.line:
+        cells.append(_cell(f"line {last.line}", 8, color="#666666"))
+    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(cells) + "</TABLE>>"
+
+
+def _fill(rows: tuple[LayerReport, ...]) -> str:
+    if rows[0].type == "InputLayer":
+        return _FILL["input"]
+    return _FILL["merge"] if any(len(r.inputs) > 1 for r in rows) else _FILL["layer"]
+
+
+def dot_source(report: Report, expand: bool = False) -> str:
+    """The picture as Graphviz DOT text (needs the `graphviz` Python package, not the `dot` program)."""
+    try:
+        import graphviz
+    except ImportError:
+        raise DrawUnavailable("the 'graphviz' Python package is not installed: pip install 'netdsl[draw]'") from None
+    drawn = boxes(report, expand)
+    if len(drawn) > MAX_BOXES:
+        raise NetdslError([Diagnostic(
+            "E207", f"the picture would have {len(drawn):,} boxes; netdsl draws at most {MAX_BOXES:,}",
+            None, help="draw without --expand (one box per statement), or see docs/limits.md",
+        )])  # fmt: skip
+    graph = graphviz.Digraph("netdsl")
+    title = f"{report.name}: {report.total_params:,} params, {human_count(report.macs)} MACs"
+    graph.attr(rankdir="TB", labelloc="t", fontname="Helvetica", label="<" + html.escape(title, quote=True) + ">")
+    graph.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", penwidth="0.8")
+    graph.attr("edge", arrowsize="0.6", color="#555555")
+    for box in drawn:
+        graph.node(box.id, label=_label(box.rows, expand), fillcolor=_fill(box.rows))
+    for source, target, into_merge in edges(drawn):
+        graph.edge(source, target, **({"style": "dashed"} if into_merge else {}))
+    return graph.source
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A drawn network: `svg()`, `png()`, `save(path)`; shows itself inline in Jupyter."""
+
+    source: str  # DOT text
+
+    def render(self, format: str) -> bytes:
+        """The picture in a Graphviz output format (svg, png, pdf); DrawUnavailable without `dot`."""
+        if format == "dot":
+            return self.source.encode("utf-8")
+        import graphviz
+
+        try:
+            return graphviz.Source(self.source).pipe(format=format)
+        except graphviz.ExecutableNotFound:
+            raise DrawUnavailable(
+                "Graphviz's 'dot' program is not installed (Debian/Ubuntu: apt-get install graphviz; "
+                "macOS: brew install graphviz)"
+            ) from None
+
+    def svg(self) -> str:
+        return self.render("svg").decode("utf-8")
+
+    def png(self) -> bytes:
+        return self.render("png")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the picture; its format follows the extension (.svg, .png, .pdf, .dot)."""
+        path = Path(path)
+        format = FORMATS.get(path.suffix.lower())
+        if format is None:
+            raise ValueError(f"cannot draw to {path.name!r}: use one of {', '.join(FORMATS)}")
+        path.write_bytes(self.render(format))
+        return path
+
+    def _repr_svg_(self) -> str | None:
+        try:
+            return self.svg()
+        except DrawUnavailable:
+            return None  # Jupyter then shows _repr_html_'s message
+
+    def _repr_html_(self) -> str:
+        try:
+            svg = self.svg()
+            return svg[svg.find("<svg") :]  # inline in HTML: without the XML prolog and DOCTYPE
+        except DrawUnavailable as err:
+            return f"<pre>netdsl.draw: {html.escape(str(err))}</pre>"
+
+
+def draw(report: Report, expand: bool = False) -> Drawing:
+    """Draw an analyzed network (see `netdsl.draw` for specs and paths)."""
+    return Drawing(dot_source(report, expand))
