@@ -50,12 +50,12 @@ def parse(text: str, name: str = "model", file: str | None = None) -> Network:
 def load(path: str | Path) -> Network:
     """Read a `.net` file and parse it (raises NetdslError, E001 when it cannot be read)."""
     from netdsl.ir import Span
+    from netdsl.safeio import read_bytes
     from netdsl.syntax import MAX_SOURCE_BYTES
 
     path = Path(path)
-    try:
-        with path.open("rb") as file:  # bounded: /dev/zero or a 10 GB file must not fill the memory
-            raw = file.read(MAX_SOURCE_BYTES + 1)
+    try:  # a regular file only (a FIFO would hang), read bounded: a 10 GB file must not fill the memory
+        raw = read_bytes(path, MAX_SOURCE_BYTES + 1)
     except OSError as err:
         raise NetdslError(
             [Diagnostic("E001", f"cannot read {path}: {err.strerror or err}")], Source("", str(path))

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import TrainConfig
+from netdsl.safeio import check_regular, open_regular, read_bytes, read_text, reason
 from netdsl.syntax import MAX_SOURCE_BYTES
 
 HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -133,8 +134,7 @@ class RunDir:
         """spec.net's text (read at most one byte past the parser's size limit, which then refuses it)."""
         path = self.path / "spec.net"
         try:
-            with path.open("rb") as stream:
-                return stream.read(MAX_SOURCE_BYTES + 1).decode("utf-8")
+            return read_bytes(path, MAX_SOURCE_BYTES + 1).decode("utf-8")
         except OSError as err:
             raise run_error(f"cannot read {path}: {err.strerror or err}", self.path) from None
         except UnicodeDecodeError as err:
@@ -147,9 +147,9 @@ class RunDir:
         """config.json, checked: a tampered file is E508, never a crash further on."""
         path = self.path / "config.json"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_text(path))
         except (OSError, ValueError) as err:
-            raise run_error(f"cannot read {path}: {err}", self.path) from None
+            raise run_error(f"cannot read {path}: {reason(err)}", self.path) from None
         if not isinstance(data, dict) or "training" not in data:
             raise run_error(f"{path} is not a netdsl run configuration", self.path)
         for key, kind in (("name", str), ("data", (str, type(None))), ("max_images", (int, type(None)))):
@@ -172,9 +172,9 @@ class RunDir:
         if not path.exists():
             return {}
         try:
-            state = json.loads(path.read_text(encoding="utf-8"))
+            state = json.loads(read_text(path))
         except (OSError, ValueError) as err:
-            raise run_error(f"cannot read {path}: {err}", self.path) from None
+            raise run_error(f"cannot read {path}: {reason(err)}", self.path) from None
         problem = _state_problem(state)
         if problem:
             raise run_error(f"{path} is not valid: {problem}", self.path, help=TAMPERED)
@@ -187,7 +187,7 @@ class RunDir:
             return []
         rows = []
         try:
-            with open(path, newline="", encoding="utf-8") as stream:
+            with io.TextIOWrapper(open_regular(path), encoding="utf-8", newline="") as stream:
                 for row in csv.DictReader(stream):
                     parsed: dict[str, Any] = {}
                     for key, value in row.items():
@@ -196,7 +196,7 @@ class RunDir:
                         parsed[key] = int(value) if key in ("epoch", "phase") else float(value)
                     rows.append(parsed)
         except (OSError, ValueError, TypeError) as err:  # TypeError: a row with more fields than the header
-            raise run_error(f"cannot read {path}: {err}", self.path, help=TAMPERED) from None
+            raise run_error(f"cannot read {path}: {reason(err)}", self.path, help=TAMPERED) from None
         return rows
 
     def discard_partial_writes(self) -> list[Path]:
@@ -209,14 +209,20 @@ class RunDir:
     def weights_path(self) -> Path:
         """The weights to use: the final ones, else the last checkpoint (an unfinished run)."""
         final = self.path / "model.weights.h5"
-        if final.exists():
-            return final
-        checkpoint = self.state().get("checkpoint")
-        if checkpoint and (self.path / checkpoint).exists():
-            return self.path / checkpoint
+        checkpoint = None if final.exists() else self.state().get("checkpoint")
+        found = final if final.exists() else self.path / checkpoint if checkpoint else None
+        if found is not None and found.exists():
+            return self.regular(found)
         raise run_error(
             f"{self.path} holds no weights yet (no finished epoch)", self.path, help="train it, or resume it"
         )
+
+    def regular(self, path: Path) -> Path:
+        """`path` if it is a regular file: Keras opens weights by name, and a FIFO would hang it (E508)."""
+        try:
+            return check_regular(path)
+        except OSError as err:
+            raise run_error(f"cannot read {path}: {err.strerror or err}", self.path, help=TAMPERED) from None
 
     # ------------------------------------------------------------ writing
 

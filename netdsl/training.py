@@ -411,7 +411,7 @@ def fit_phase(
     if state.get("checkpoint"):
         model.optimizer.build(model.trainable_variables)
         try:
-            model.load_weights(str(run.path / state["checkpoint"]))
+            model.load_weights(str(run.regular(run.path / state["checkpoint"])))
         except (ValueError, OSError, KeyError) as err:
             raise run_error(f"cannot restore {state['checkpoint']}: {err}", run.path) from None
     start = int(state.get("epoch", first_epoch))
@@ -698,8 +698,10 @@ def _finished_status(run: RunDir) -> str | None:
     """The `status` of a run's metrics.json ("completed", "early_stopping", "diverged"), if readable."""
     import json
 
+    from netdsl.safeio import read_text
+
     try:
-        return json.loads((run.path / "metrics.json").read_text(encoding="utf-8")).get("status")
+        return json.loads(read_text(run.path / "metrics.json")).get("status")
     except (OSError, ValueError, AttributeError):
         return None
 

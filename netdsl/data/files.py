@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from netdsl.data import Dataset, data_error
+from netdsl.safeio import open_regular
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 VALID_NAMES = ("valid", "val", "validation")
@@ -66,7 +67,7 @@ def load_npz(path: Path) -> Dataset:
     if not path.exists():
         raise data_error("E501", f"no such file: {path}", where)
     try:
-        archive = np.load(path, allow_pickle=False)  # never unpickle a data file
+        archive = np.load(open_regular(path), allow_pickle=False)  # never unpickle; never a FIFO
         keys = set(archive.files)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise data_error("E501", f"cannot read {path} as .npz: {err}", where) from None
@@ -124,7 +125,7 @@ def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
     from PIL import Image
 
     try:
-        with Image.open(path) as picture:
+        with open_regular(path) as stream, Image.open(stream) as picture:
             picture.load()  # decode now: a truncated or corrupt file fails here, not mid-training
             # A non-image input (`input 784`) keeps the file's own size, and grey stays grey.
             grey = input_shape[-1] == 1 if len(input_shape) == 3 else picture.mode in ("L", "1", "I", "I;16")

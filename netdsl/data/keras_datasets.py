@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from netdsl.data import Dataset, data_error
+from netdsl.safeio import open_regular, reason
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 """Where `apt-get install dataset-fashion-mnist` puts the files; NETDSL_FASHION_MNIST overrides it."""
@@ -35,12 +36,11 @@ def read_idx(path: Path) -> np.ndarray:
     """An IDX file (optionally gzipped) as an array: the format of (Fashion-)MNIST's files.
 
     Header: two zero bytes, a type byte, a rank byte, then one big-endian uint32 per dimension."""
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as stream:
+        with open_regular(path) as file, gzip.open(file) if path.suffix == ".gz" else file as stream:
             raw = stream.read()
     except (OSError, EOFError) as err:
-        raise data_error("E501", f"cannot read {path}: {err}", str(path)) from None
+        raise data_error("E501", f"cannot read {path}: {reason(err)}", str(path)) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise data_error("E501", f"{path} is not an IDX file (bad magic number)", str(path))
     rank = raw[3]
