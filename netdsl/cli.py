@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import gc
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -103,6 +104,8 @@ def verify_against_keras(net: netdsl.Network, source: Source, quiet: bool) -> ne
 def emit(file: Path, output: Path | None, input_shape: str | None) -> None:
     """Write a standalone Python module that builds the same Keras model; `python out.py` prints its summary."""
     shape = parse_shape(input_shape)
+    if output is not None and _same_file(file, output):
+        raise click.BadParameter(f"{output} is the spec itself; emit would overwrite it", param_hint="--output")
     try:
         source = netdsl.emit(netdsl.load(file), input_shape=shape)
     except NetdslError as err:
@@ -117,6 +120,14 @@ def emit(file: Path, output: Path | None, input_shape: str | None) -> None:
         click.echo(f"error: cannot write {output}: {err.strerror or err}", err=True)
         sys.exit(1)
     click.echo(f"wrote {output}; run it with: python {output}", err=True)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (links and `./` spellings included)."""
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except (OSError, ValueError):
+        return False
 
 
 @main.command()
@@ -155,6 +166,19 @@ def explain(code: str | None) -> None:
 
 T = TypeVar("T")
 
+
+class FiniteRange(click.FloatRange):
+    """click's FloatRange, without NaN (which passes every comparison) and infinities: bad usage, exit 2."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
 # ---------------------------------------------------------------- training: thin wrappers of netdsl.training
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -163,6 +187,13 @@ DATA_HELP = (
     "synthetic (default; built in), cifar10, cifar100, mnist, fashion_mnist, a .npz file "
     "(x_train, y_train, x_test, y_test) or an image folder (class sub-folders, optionally under train/ and valid/)."
 )
+
+
+def data_source(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--data: an empty value is bad usage (exit 2), not a quiet request for the default data."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty; omit --data for the built-in synthetic data", ctx, param)
+    return value
 
 
 def _run_library(call: Callable[[], T]) -> T:
@@ -179,7 +210,7 @@ def _run_library(call: Callable[[], T]) -> T:
 
 @main.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--data", metavar="SOURCE", help=DATA_HELP)
+@click.option("--data", metavar="SOURCE", callback=data_source, help=DATA_HELP)
 @click.option(
     "--out", type=click.Path(path_type=Path), help="Run directory (default: runs/<spec>-<time>/); never overwritten."
 )
@@ -191,25 +222,25 @@ def _run_library(call: Callable[[], T]) -> T:
 )
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train.")
 @click.option("--batch", type=click.IntRange(min=1), help="Batch size.")
-@click.option("--lr", type=click.FloatRange(min=0, max=10, min_open=True), help="(Peak) learning rate.")
+@click.option("--lr", type=FiniteRange(min=0, max=10, min_open=True), help="(Peak) learning rate.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="Optimizer.")
 @click.option("--schedule", type=click.Choice(SCHEDULES), help="Learning-rate schedule.")
-@click.option("--momentum", type=click.FloatRange(min=0, max=1, max_open=True), help="SGD momentum.")
-@click.option("--label-smoothing", type=click.FloatRange(min=0, max=1, max_open=True), help="Label smoothing.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), help="Decoupled weight decay.")
+@click.option("--momentum", type=FiniteRange(min=0, max=1, max_open=True), help="SGD momentum.")
+@click.option("--label-smoothing", type=FiniteRange(min=0, max=1, max_open=True), help="Label smoothing.")
+@click.option("--weight-decay", type=FiniteRange(min=0), help="Decoupled weight decay.")
 @click.option("--patience", type=click.IntRange(min=1), help="Early stopping: epochs without a better validation loss.")
 @click.option(
     "--validation",
-    type=click.FloatRange(min=0, max=1, max_open=True),
+    type=FiniteRange(min=0, max=1, max_open=True),
     help="Fraction of the training images held out for validation (when the data has no split).",
 )
 @click.option("--seed", type=click.IntRange(min=0), help="Seed for the split, shuffling, augmentation and weights.")
-@click.option("--shift", type=click.FloatRange(min=0, max=1, max_open=True), help="Augment: random shift (fraction).")
+@click.option("--shift", type=FiniteRange(min=0, max=1, max_open=True), help="Augment: random shift (fraction).")
 @click.option("--flip/--no-flip", default=None, help="Augment: random horizontal flips.")
 @click.option("--vflip/--no-vflip", default=None, help="Augment: random vertical flips.")
-@click.option("--shear", type=click.FloatRange(min=0, max=1, max_open=True), help="Augment: random shear.")
-@click.option("--zoom", type=click.FloatRange(min=0, max=1, max_open=True), help="Augment: random zoom (fraction).")
-@click.option("--rotation", type=click.FloatRange(min=0, max=1), help="Augment: random rotation (fraction of a turn).")
+@click.option("--shear", type=FiniteRange(min=0, max=1, max_open=True), help="Augment: random shear.")
+@click.option("--zoom", type=FiniteRange(min=0, max=1, max_open=True), help="Augment: random zoom (fraction).")
+@click.option("--rotation", type=FiniteRange(min=0, max=1), help="Augment: random rotation (fraction of a turn).")
 @click.option("--no-augment", is_flag=True, help="Turn off every augmentation of the spec.")
 @click.option("--max-images", type=click.IntRange(min=1), help="Use at most N images of each split (quick runs).")
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress.")
@@ -241,7 +272,12 @@ def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--data", metavar="SOURCE", help="Evaluate on this data's test split instead of the run's own.")
+@click.option(
+    "--data",
+    metavar="SOURCE",
+    callback=data_source,
+    help="Evaluate on this data's test split instead of the run's own.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def evaluate(run_dir: Path, data: str | None, as_json: bool) -> None:
     """Test loss and accuracy of a trained run (the model is rebuilt from its spec, then given its weights)."""

@@ -75,6 +75,8 @@ def load_dataset(
     the synthetic data's class count when it is not given; `input_shape` its image size."""
     from netdsl.data import files, keras_datasets, synthetic
 
+    if source is not None and not source.strip():  # '' must not silently mean the default data set
+        raise data_error("E501", "the data source is empty", "<data>", help="omit it for the built-in synthetic data")
     source = source or "synthetic"
     name, _, options = source.partition(":")
     if name == "synthetic":

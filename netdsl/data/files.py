@@ -30,6 +30,8 @@ def to_uint8(x: np.ndarray, key: str, where: str) -> np.ndarray:
         raise data_error(
             "E504", f"{key} must hold images (N x H x W or N x H x W x C), got shape {x.shape}", where,
         )  # fmt: skip
+    if 0 in x.shape[1:]:  # Keras would train on empty pictures without a complaint
+        raise data_error("E504", f"{key} holds images of {'x'.join(map(str, x.shape[1:]))}: no pixels", where)
     if x.dtype == np.uint8 or x.size == 0:
         return x.astype(np.uint8, copy=False)
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
