@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Diagnostic", "LayerReport", "NetdslError", "Network", "Report",
-    "Verification", "analyze", "build_model", "check", "draw", "emit", "load", "parse", "verify",
+    "Verification", "analyze", "build_model", "check", "draw", "emit", "load", "parse", "spec_id", "verify",
 ]  # fmt: skip
 __version__ = "0.1.0"
 
@@ -96,6 +96,14 @@ def _network(spec: str | Path | Network, input_shape: tuple[int, ...] | None = N
         is_path = isinstance(spec, Path) or ("\n" not in str(spec) and str(spec).endswith(".net"))
         net = load(spec) if is_path else parse(str(spec))
     return net.with_input(input_shape) if input_shape is not None else net
+
+
+def spec_id(spec: str | Path | Network, input_shape: tuple[int, ...] | None = None) -> str:
+    """The spec id: 12 hex digits naming the architecture; layout, comments and loop-variable names
+    do not change it, any layer or argument does (netdsl/specid.py says exactly what is hashed)."""
+    from netdsl.specid import spec_id as _spec_id
+
+    return _spec_id(_network(spec, input_shape))
 
 
 def verify(spec: str | Path | Network, input_shape: tuple[int, ...] | None = None) -> Verification:

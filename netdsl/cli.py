@@ -48,6 +48,7 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
     gc.set_threshold(100_000, 50, 100)
     shape = parse_shape(input_shape)
     reports, failed = [], False
+    spec_ids: list[str] = []
     verifications: dict[int, dict] = {}
     for file in files:
         try:  # load once: the table, the warnings' source lines and --verify all use this network
@@ -58,10 +59,12 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
             report_error(err)
             failed = True
             continue
+        identity = netdsl.spec_id(net)
         reports.append(report)
+        spec_ids.append(identity)
         source = Source(net.source, str(file))
         if not as_json:
-            click.echo(summary_table(report, max_rows=max_rows))
+            click.echo(summary_table(report, max_rows=max_rows, spec_id=identity))
             render_warnings(report.warnings, source)
         if verify:
             verified = verify_against_keras(net, source, quiet=as_json)
@@ -71,7 +74,7 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
             click.echo()
     if as_json and reports:
         data = [
-            {**r.to_dict(), **({"verify": verifications[i]} if i in verifications else {})}
+            {**r.to_dict(), "spec_id": spec_ids[i], **({"verify": verifications[i]} if i in verifications else {})}
             for i, r in enumerate(reports)
         ]
         click.echo(json.dumps(data[0] if len(files) == 1 else data, indent=2))

@@ -66,8 +66,8 @@ def html_table(report: Report, max_rows: int = 500) -> str:
     )
 
 
-def summary_table(report: Report, max_rows: int | None = None) -> str:
-    """The per-layer table and Keras-style totals."""
+def summary_table(report: Report, max_rows: int | None = None, spec_id: str | None = None) -> str:
+    """The per-layer table and Keras-style totals (and the spec id, when given)."""
     headers = ("Layer (type)", "Output Shape", "Param #", "Receptive field", "MACs", "Line")
     rows = []
     layers = report.layers
@@ -117,6 +117,8 @@ def summary_table(report: Report, max_rows: int | None = None) -> str:
         f" MACs per example: {report.macs:,} ({human_count(report.macs)}; FLOPs ~ 2 x MACs = {human_count(report.flops)})"
     )
     out.append(f" Output: {fmt_shape(tuple(report.output_shape[1:]))}, {len(report.layers):,} Keras layers")  # type: ignore[arg-type]
+    if spec_id is not None:
+        out.append(f" Spec id: {spec_id}")
     for phase in report.phases:
         frozen = f"model.layers[:{phase['frozen_below']}] frozen" if phase["frozen_below"] else "nothing frozen"
         out.append(
