@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# `netdsl.draw`, `netdsl.emit` and `netdsl.verify` are functions below, named like their modules: importing the
+# `netdsl.diff`, `netdsl.draw`, `netdsl.emit` and `netdsl.verify` are functions below, named like their modules: importing the
 # modules here, before the functions are defined, keeps those names bound to the functions.
+from netdsl import diff as _diff_module
 from netdsl import draw as _draw_module
 from netdsl import emit as _emit_module
 from netdsl import layers as _layers  # noqa: F401  (registers the layer kinds)
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Diagnostic", "LayerReport", "NetdslError", "Network", "Report",
-    "Verification", "analyze", "build_model", "check", "draw", "emit", "load", "parse", "spec_id", "verify",
+    "Verification", "analyze", "build_model", "check", "diff", "draw", "emit", "load", "parse", "spec_id", "verify",
 ]  # fmt: skip
 __version__ = "0.1.0"
 
@@ -96,6 +97,18 @@ def _network(spec: str | Path | Network, input_shape: tuple[int, ...] | None = N
         is_path = isinstance(spec, Path) or ("\n" not in str(spec) and str(spec).endswith(".net"))
         net = load(spec) if is_path else parse(str(spec))
     return net.with_input(input_shape) if input_shape is not None else net
+
+
+def diff(
+    a: str | Path | Network, b: str | Path | Network, input_shape: tuple[int, ...] | None = None
+) -> _diff_module.Diff:
+    """`netdsl diff` as a function: A and B aligned layer by layer by structure, with per-row and total
+    changes: `.rows`, `.totals`, `.to_json()`, `.text()` (the table `netdsl diff` prints)."""
+    from netdsl.specid import spec_id as _spec_id
+
+    nets = [_network(spec, input_shape) for spec in (a, b)]
+    reports = [analyze(net) for net in nets]
+    return _diff_module.diff_reports(*reports, *(_spec_id(net) for net in nets))
 
 
 def spec_id(spec: str | Path | Network, input_shape: tuple[int, ...] | None = None) -> str:

@@ -41,4 +41,30 @@ def draw(spec: Path, output: Path, expand: bool, input_shape: str | None) -> Non
     click.echo(f"wrote {output}", err=True)
 
 
-COMMANDS = (draw,)
+@click.command()
+@click.argument("a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the aligned rows and totals as JSON.")
+@click.option("--all", "show_all", is_flag=True, help="Show every row, not only the changes and one row around each.")
+@click.option("--input", "input_shape", metavar="HxWxC", help="Set or override both inputs' shape, e.g. 32x32x3.")
+def diff(a: Path, b: Path, as_json: bool, show_all: bool, input_shape: str | None) -> None:
+    """Compare two specs layer by layer, aligned by structure: per-row and total changes of shapes, params,
+    MACs and receptive fields. Exit 0 whatever the difference (it is a report), 1 for a bad spec."""
+    shape = parse_shape(input_shape)
+    nets = []
+    for path in (a, b):
+        try:
+            nets.append(netdsl.load(path))
+        except NetdslError as err:
+            report_error(err)
+    if len(nets) < 2:
+        sys.exit(1)
+    try:
+        result = netdsl.diff(*nets, input_shape=shape)
+    except NetdslError as err:
+        report_error(err)
+        sys.exit(1)
+    click.echo(result.to_json() if as_json else result.text(context=None if show_all else 1))
+
+
+COMMANDS = (diff, draw)
