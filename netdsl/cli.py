@@ -17,14 +17,14 @@ from typing import Any, TypeVar
 import click
 
 import netdsl
-from netdsl.cli_base import parse_shape, render_warnings, report_error, use_color
+from netdsl.cli_base import Group, parse_shape, render_warnings, report_error, use_color
 from netdsl.cli_tools import COMMANDS
 from netdsl.diagnostics import CODES, NetdslError, Source, render_all
 from netdsl.diagnostics import explain as explain_code
 from netdsl.render import summary_table
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(netdsl.__version__, prog_name="netdsl")
 def main() -> None:
     """netdsl: describe a network in a few lines, check its shapes and counts, train it."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+from typing import Any
 
 import click
 
@@ -39,3 +42,34 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     if not shape or min(shape) < 1:
         raise click.BadParameter(f"expected a shape such as 32x32x3, got {text!r}", param_hint="--input")
     return shape
+
+
+OUTPUT_ERRORS = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EPIPE})
+
+
+class Group(click.Group):
+    """netdsl's command group: click's, plus one clear error (exit 1) when the output cannot be
+    written (`netdsl check > /dev/full`), instead of a traceback from inside click.echo."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as err:  # click itself handles EPIPE (a closed pipe: exit 1, silently)
+            _discard_stdout()
+            said = err.strerror or str(err)
+            message = f"cannot write the output: {said}" if err.errno in OUTPUT_ERRORS else said
+            try:
+                click.echo(f"error: {message}" + (f": {err.filename}" if err.filename else ""), err=True)
+            except OSError:
+                pass  # stderr is gone too: the exit code still says it
+            sys.exit(1)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so Python's final flush of what is still buffered cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass

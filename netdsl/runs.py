@@ -93,18 +93,32 @@ def new_run_dir(spec_name: str, out: str | Path | None, root: str | Path = "runs
                 path,
                 help=f"choose another --out, or continue it with `netdsl train --resume {path}`",
             )
-        path.mkdir(parents=True, exist_ok=True)
+        _make_directory(path, exist_ok=True)
         return path
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(root) / f"{spec_name}-{stamp}"
     for attempt in range(1, 1000):
         path = base if attempt == 1 else base.with_name(f"{base.name}-{attempt}")
-        try:
-            path.mkdir(parents=True)  # exclusive: two runs started in the same second get different dirs
+        if _make_directory(path, exist_ok=False):  # exclusive: two runs started in the same second get different dirs
             return path
-        except FileExistsError:
-            continue
     raise run_error(f"cannot create a run directory under {root}", root)
+
+
+def _make_directory(path: Path, exist_ok: bool) -> bool:
+    """mkdir -p; False if `path` exists (and not exist_ok); E508 when it cannot be made (a file in the
+    way, such as a file named `runs`, or a read-only place such as /proc)."""
+    try:
+        path.mkdir(parents=True, exist_ok=exist_ok)
+        return True
+    except FileExistsError:
+        if path.is_dir() and not exist_ok:
+            return False
+        err: OSError | ValueError = NotADirectoryError()
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        err = error
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    why = f"{blocker} is a file" if blocker is not None else reason(err)
+    raise run_error(f"cannot create the run directory {path}: {why}", path, help="choose another --out")
 
 
 class RunDir:

@@ -6,12 +6,12 @@ because a problem found in epoch 7 costs the first six.
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from netdsl.data import Dataset, data_error
+from netdsl.data.npz import read_arrays
 from netdsl.safeio import open_regular
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -68,11 +68,8 @@ def load_npz(path: Path) -> Dataset:
     where = str(path)
     if not path.exists():
         raise data_error("E501", f"no such file: {path}", where)
-    try:
-        archive = np.load(open_regular(path), allow_pickle=False)  # never unpickle; never a FIFO
-        keys = set(archive.files)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise data_error("E501", f"cannot read {path} as .npz: {err}", where) from None
+    arrays = read_arrays(path)  # bounded: headers checked before any array is allocated; never unpickled
+    keys = set(arrays)
     missing = [k for k in NPZ_REQUIRED if k not in keys]
     if missing:
         raise data_error(
@@ -81,10 +78,6 @@ def load_npz(path: Path) -> Dataset:
             where,
             help="save it with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)",
         )
-    try:
-        arrays = {k: archive[k] for k in keys}
-    except (ValueError, OSError, zipfile.BadZipFile) as err:  # object arrays need pickle; truncated members
-        raise data_error("E504", f"cannot read the arrays of {path.name}: {err}", where) from None
     valid_key = next((k for k in ("x_valid", "x_val") if k in arrays), None)
     splits = {}
     for split, x_key in (("train", "x_train"), ("valid", valid_key), ("test", "x_test")):
@@ -102,7 +95,8 @@ def load_npz(path: Path) -> Dataset:
         raise data_error("E502", f"{path.name}: x_train holds no images", where)
     classes = None
     if "classes" in arrays:
-        classes = tuple(str(c) for c in arrays["classes"].reshape(-1))
+        names = arrays["classes"].reshape(-1)
+        classes = tuple(c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in names.tolist())
     valid = splits.get("valid", (None, None))
     return Dataset(
         path.name, *splits["train"], *splits["test"], classes=classes, x_valid=valid[0], y_valid=valid[1],

@@ -87,6 +87,13 @@ def generate(
 
 
 SYNTHETIC_OPTIONS = ("classes", "count", "seed", "size")
+MAX_SYNTHETIC_IMAGES = 1_000_000
+MAX_SYNTHETIC_SIDE = 1024
+MAX_SYNTHETIC_BYTES = 2 * 2**30
+"""Bounds of `synthetic:count=N,size=HxWxC` (docs/limits.md): generated in memory, the images must fit in
+it (2 GiB; the default 60,000 x 32x32x3 is 0.18 GB), so a typo such as count=10000000000 is E501, not a
+MemoryError."""
+MAX_SEED = 2**32 - 1
 
 
 def load(options: str, input_shape: tuple[int, ...], classes_hint: int | None = None) -> Dataset:
@@ -116,18 +123,31 @@ def load(options: str, input_shape: tuple[int, ...], classes_hint: int | None = 
             size = (32, 32, 3)
     except ValueError as err:
         raise data_error("E501", f"synthetic: bad option value ({err})", f"synthetic:{options}") from None
-    if len(size) != 3 or min(size) < 1 or min(size[:2]) < 8:
-        raise data_error(
-            "E501", f"synthetic: size must be HxWxC with sides of 8 or more, got {values['size']}", "synthetic"
-        )
-    if not 2 <= classes <= len(CLASSES) or count < 2 * classes:
-        raise data_error(
-            "E501", f"synthetic: needs 2 to {len(CLASSES)} classes and at least 2 images per class, "
-            f"got classes={classes}, count={count}", "synthetic",
-        )  # fmt: skip
+    check_bounds(classes, count, seed, size, values.get("size") or "x".join(map(str, size)))
     x, y = generate(count, size, classes, seed)  # type: ignore[arg-type]
     test = max(classes, count // 6)
     return Dataset(
         "synthetic", x[test:], y[test:], x[:test], y[:test], classes=CLASSES[:classes],
         notes=[f"synthetic data: {classes} classes of shapes at random places, seed {seed} (built in, no download)"],
     )  # fmt: skip
+
+
+def check_bounds(classes: int, count: int, seed: int, size: tuple[int, ...], given: str) -> None:
+    """E501 for options outside the generator's bounds (MAX_SYNTHETIC_*), before any memory is taken."""
+    if len(size) != 3 or min(size) < 1 or min(size[:2]) < 8 or max(size[:2]) > MAX_SYNTHETIC_SIDE or size[2] > 4:
+        raise data_error(
+            "E501", f"synthetic: size must be HxWxC with sides of 8 to {MAX_SYNTHETIC_SIDE} and 1 to 4 channels, "
+            f"got {given}", "synthetic",
+        )  # fmt: skip
+    if not 2 <= classes <= len(CLASSES) or not 2 * classes <= count <= MAX_SYNTHETIC_IMAGES:
+        raise data_error(
+            "E501", f"synthetic: needs 2 to {len(CLASSES)} classes and 2 images per class to "
+            f"{MAX_SYNTHETIC_IMAGES:,} images, got classes={classes}, count={count}", "synthetic",
+        )  # fmt: skip
+    if count * size[0] * size[1] * size[2] > MAX_SYNTHETIC_BYTES:
+        raise data_error(
+            "E501", f"synthetic: {count:,} images of {'x'.join(map(str, size))} take more than "
+            f"{MAX_SYNTHETIC_BYTES // 2**30} GiB", "synthetic", help="lower count= or size= (docs/limits.md)",
+        )  # fmt: skip
+    if not 0 <= seed <= MAX_SEED:
+        raise data_error("E501", f"synthetic: seed must be 0 to {MAX_SEED:,}, got {seed}", "synthetic")
