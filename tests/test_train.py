@@ -123,6 +123,24 @@ def test_predict_gives_ranked_probabilities(trained: tuple[Path, str], runner, t
     assert netdsl.predict(run, paths, top=4)[0]["top"][0][1] == pytest.approx(answers[0]["top"][0][1], rel=1e-5)
 
 
+def test_predict_reads_16_bit_and_float_images_by_their_range(trained: tuple[Path, str], tmp_path: Path) -> None:
+    """The same grey picture as 8-bit PNG, 16-bit PNG (x257) and float TIFF (/255) gets the same answer."""
+    from PIL import Image
+
+    import netdsl
+    from netdsl.data.synthetic import generate
+
+    grey = generate(1, (16, 16, 1), classes=4, seed=3)[0][0, ..., 0]
+    Image.fromarray(grey).save(tmp_path / "8.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "16.png")
+    Image.fromarray(grey.astype(np.float32) / 255).save(tmp_path / "f.tiff")
+    answers = netdsl.predict(trained[0], [tmp_path / n for n in ("8.png", "16.png", "f.tiff")], top=4)
+    assert answers[0]["top"] == answers[1]["top"] == answers[2]["top"]
+    white = np.full((16, 16), 65535, np.uint16)  # saturated before: every 16-bit picture looked white
+    Image.fromarray(white).save(tmp_path / "white.png")
+    assert netdsl.predict(trained[0], [tmp_path / "white.png"], top=4)[0]["top"] != answers[0]["top"]
+
+
 def test_predict_bad_image(trained: tuple[Path, str], runner, tmp_path: Path) -> None:
     (tmp_path / "x.png").write_bytes(b"nope")
     result = runner.invoke(main, ["predict", str(trained[0]), str(tmp_path / "x.png")])

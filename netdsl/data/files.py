@@ -7,6 +7,7 @@ because a problem found in epoch 7 costs the first six.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -116,6 +117,37 @@ def class_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def eight_bit(picture: Any) -> Any:
+    """A 16-bit, 32-bit or float grey picture as 8-bit grey ("L"), scaled by its real range: PIL's own
+    convert("L") clips at 255, so a 16-bit PNG turns white and a float TIFF in 0..1 turns black.
+
+    16-bit pixels are scaled by 65535; 32-bit integers kept when in 0..255, else scaled by 65535 when
+    in 0..65535; floats scaled by 255 when in 0..1, kept when in 0..255. Anything else is a ValueError
+    (E503): guessing another range would silently change the data."""
+    from PIL import Image
+
+    if picture.mode not in ("I", "F") and not picture.mode.startswith("I;16"):
+        return picture
+    values = np.asarray(picture).astype(np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size != values.size:
+        raise ValueError(f"{picture.mode} image holds NaN or infinite pixels")
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if picture.mode.startswith("I;16"):
+        scale = 255 / 65535
+    elif picture.mode == "F" and low >= 0 and high <= 1:
+        scale = 255.0
+    elif low >= 0 and high <= 255:
+        scale = 1.0
+    elif picture.mode == "I" and low >= 0 and high <= 65535:
+        scale = 255 / 65535
+    else:
+        kind = "float" if picture.mode == "F" else "32-bit"
+        expected = "0..1 or 0..255" if picture.mode == "F" else "0..255 or 0..65535"
+        raise ValueError(f"{kind} image with pixel values {low:g} to {high:g}; expected {expected}")
+    return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), "L")
+
+
 def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
     """One image file as uint8 H x W x C at the spec's size and channels (raises OSError/ValueError)."""
     from PIL import Image
@@ -123,8 +155,9 @@ def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
     try:
         with open_regular(path) as stream, Image.open(stream) as picture:
             picture.load()  # decode now: a truncated or corrupt file fails here, not mid-training
+            picture = eight_bit(picture)
             # A non-image input (`input 784`) keeps the file's own size, and grey stays grey.
-            grey = input_shape[-1] == 1 if len(input_shape) == 3 else picture.mode in ("L", "1", "I", "I;16")
+            grey = input_shape[-1] == 1 if len(input_shape) == 3 else picture.mode in ("L", "1")
             picture = picture.convert("L" if grey else "RGB")
             if len(input_shape) == 3 and picture.size != (input_shape[1], input_shape[0]):
                 picture = picture.resize((input_shape[1], input_shape[0]), Image.BILINEAR)
