@@ -61,7 +61,10 @@ def test_a_32_bit_integer_image_in_16_bit_range(tmp_path: Path) -> None:
         (np.full((8, 8), 1000.0, np.float32), "float image with pixel values 1000 to 1000; expected 0..1 or 0..255"),
         (np.full((8, 8), -0.5, np.float32), "float image with pixel values -0.5 to -0.5"),
         (np.full((8, 8), np.nan, np.float32), "F image holds NaN or infinite pixels"),
-        (np.full((8, 8), 100_000, np.int32), "32-bit image with pixel values 100000 to 100000; expected 0..255 or 0..65535"),
+        (
+            np.full((8, 8), 100_000, np.int32),
+            "32-bit image with pixel values 100000 to 100000; expected 0..255 or 0..65535",
+        ),
     ],
 )
 def test_a_range_netdsl_cannot_know_is_refused(tmp_path: Path, array: np.ndarray, message: str) -> None:
