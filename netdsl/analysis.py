@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import Op, ReceptiveField, Shape, ShapeError, fmt_shape
-from netdsl.layers.pretrained import Application, freezing, phase_freezings
+from netdsl.layers.pretrained import Application
 
 MAX_KERAS_LAYERS = 500_000
 """Most Keras layers one analysis records: each row costs about 1.5 KB, so memory stays under ~1 GB."""
@@ -256,26 +256,12 @@ def _memory_warnings(rows: list[LayerReport], total: int) -> Iterable[Diagnostic
     )
 
 
-def _phases(net: Network) -> list[dict]:
-    """For each `phase` line, the counts with its freezing applied to the same model (the seed's before/after)."""
-    out = []
-    for number, (phase, freeze) in enumerate(zip(net.training.phases, phase_freezings(net)), 1):
-        report = analyze(net, freeze.trainable if freeze is not None else lambda index, name: True)
-        if freeze is not None:
-            freeze.check(len(report.layers))
-        out.append({
-            "phase": number, "line": phase.span.line if phase.span else None, "epochs": phase.epochs,
-            "frozen_below": freeze.below if freeze is not None else 0,
-            "trainable_params": report.trainable_params, "non_trainable_params": report.non_trainable_params,
-        })  # fmt: skip
-    return out
-
-
 def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -> Report:
     """Shapes, counts, MACs and receptive fields of every layer; raise NetdslError if it cannot build.
 
     `trainable(index, name)` says whether the layer at that position of `model.layers` trains
-    (freezing); by default the spec's `pretrained ... freeze` decides, and without one all do.
+    (freezing; by default all do). The spec's own freezing and its `phase` lines are policy, applied
+    by `netdsl.transfer.analyze` (what `netdsl.analyze` is), which also resolves `pretrained run=`.
     """
     source = Source(net.source, net.file or "<string>")
     if net.input_shape is None:
@@ -297,15 +283,9 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
     graph = ShapeGraph(trainable)
     try:
         x = graph.input(net.input_shape, net.input_span)
-        freeze = freezing(net) if trainable is None else None  # the spec's own `pretrained ... freeze<N`
-        if freeze is not None:
-            graph.trainable = freeze.trainable
         for index, layer in enumerate(net.layers):
             graph.layer, graph.statement = layer, index
             x = layer.apply(x, graph)
-        if freeze is not None:
-            freeze.check(len(graph.rows))
-        phases = _phases(net) if trainable is None else []
     except NetdslError as err:
         err.source = source
         raise
@@ -327,5 +307,4 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
         flops=2 * macs,
         param_bytes=4 * total,
         warnings=[w.to_dict() for w in warnings],
-        phases=phases,
     )

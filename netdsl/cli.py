@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic.fields import FieldInfo
 
 import netdsl
 from netdsl.cli_base import Group, parse_shape, render_warnings, report_error, use_color
 from netdsl.cli_tools import COMMANDS
 from netdsl.diagnostics import CODES, NetdslError, Source, render_all
 from netdsl.diagnostics import explain as explain_code
+from netdsl.ir import AUGMENT_FIELDS, OPTIMIZERS, SCHEDULES, Augment
 from netdsl.render import summary_table
 
 
@@ -52,8 +54,7 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
     verifications: dict[int, dict] = {}
     for file in files:
         try:  # load once: the table, the warnings' source lines and --verify all use this network
-            net = netdsl.load(file)
-            net = net.with_input(shape) if shape is not None else net
+            net = netdsl.as_network(file, shape)
             report = netdsl.analyze(net)
         except NetdslError as err:
             report_error(err)
@@ -110,7 +111,7 @@ def emit(file: Path, output: Path | None, input_shape: str | None) -> None:
     if output is not None and _same_file(file, output):
         raise click.BadParameter(f"{output} is the spec itself; emit would overwrite it", param_hint="--output")
     try:
-        source = netdsl.emit(netdsl.load(file), input_shape=shape)
+        source = netdsl.emit(netdsl.as_network(file), input_shape=shape)
     except NetdslError as err:
         report_error(err)
         sys.exit(1)
@@ -182,10 +183,8 @@ class FiniteRange(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
-# ---------------------------------------------------------------- training: thin wrappers of netdsl.training
+# ---------------------------------------------------------------- training: thin wrappers of netdsl.trainer
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DATA_HELP = (
     "synthetic (default; built in), cifar10, cifar100, mnist, fashion_mnist, a .npz file "
     "(x_train, y_train, x_test, y_test) or an image folder (class sub-folders, optionally under train/ and valid/)."
@@ -197,6 +196,27 @@ def data_source(ctx: click.Context, param: click.Parameter, value: str | None) -
     if value is not None and not value.strip():
         raise click.BadParameter("is empty; omit --data for the built-in synthetic data", ctx, param)
     return value
+
+
+def augment_option(name: str, info: FieldInfo) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--NAME` for one Augment field: a flag pair for a bool, else a finite float in the field's own bounds."""
+    if info.annotation is bool:
+        return click.option(f"--{name}/--no-{name}", default=None, help=info.description)
+    bounds: dict[str, Any] = {}
+    for rule in info.metadata:  # annotated_types Ge / Gt / Le / Lt, as the IR validates them
+        for attribute, key, is_open in (("ge", "min", False), ("gt", "min", True), ("le", "max", False),
+                                        ("lt", "max", True)):  # fmt: skip
+            if getattr(rule, attribute, None) is not None:
+                bounds[key] = getattr(rule, attribute)
+                bounds[f"{key}_open"] = is_open
+    return click.option(f"--{name}", type=FiniteRange(**bounds), help=info.description)
+
+
+def augment_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One option per Augment field, in the IR's order: the CLI never spells the augment vocabulary itself."""
+    for name in reversed(AUGMENT_FIELDS):
+        command = augment_option(name, Augment.model_fields[name])(command)
+    return command
 
 
 def _run_library(call: Callable[[], T]) -> T:
@@ -238,12 +258,7 @@ def _run_library(call: Callable[[], T]) -> T:
     help="Fraction of the training images held out for validation (when the data has no split).",
 )
 @click.option("--seed", type=click.IntRange(min=0), help="Seed for the split, shuffling, augmentation and weights.")
-@click.option("--shift", type=FiniteRange(min=0, max=1, max_open=True), help="Augment: random shift (fraction).")
-@click.option("--flip/--no-flip", default=None, help="Augment: random horizontal flips.")
-@click.option("--vflip/--no-vflip", default=None, help="Augment: random vertical flips.")
-@click.option("--shear", type=FiniteRange(min=0, max=1, max_open=True), help="Augment: random shear.")
-@click.option("--zoom", type=FiniteRange(min=0, max=1, max_open=True), help="Augment: random zoom (fraction).")
-@click.option("--rotation", type=FiniteRange(min=0, max=1), help="Augment: random rotation (fraction of a turn).")
+@augment_options
 @click.option("--no-augment", is_flag=True, help="Turn off every augmentation of the spec.")
 @click.option("--max-images", type=click.IntRange(min=1), help="Use at most N images of each split (quick runs).")
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress.")
@@ -252,18 +267,17 @@ def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | 
     """Train SPEC and write a run directory: spec, config, weights, history.csv, metrics.json, curves.png.
 
     The spec's `train`/`augment` lines are the defaults; every option here overrides them."""
-    augment_keys = ("shift", "flip", "vflip", "shear", "zoom", "rotation")
-    augment = {key: options.pop(key) for key in augment_keys if options.get(key) is not None}
-    for key in augment_keys:
+    augment = {key: options.pop(key) for key in AUGMENT_FIELDS if options.get(key) is not None}
+    for key in AUGMENT_FIELDS:
         options.pop(key, None)
     if no_augment:
-        augment = {"shift": 0.0, "flip": False, "vflip": False, "shear": 0.0, "zoom": 0.0, "rotation": 0.0}
+        augment = Augment().model_dump()  # every field off
     given = {k: v for k, v in options.items() if v is not None}
     if resume is not None and (spec is not None or given or augment or data or out or max_images):
         raise click.UsageError("--resume continues a run with its own spec, data and settings; give only RUN_DIR")
     if resume is None and spec is None:
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
-    from netdsl.training import train as train_run
+    from netdsl.trainer import train as train_run
 
     _run_library(
         lambda: train_run(
@@ -284,7 +298,7 @@ def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | 
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def evaluate(run_dir: Path, data: str | None, as_json: bool) -> None:
     """Test loss and accuracy of a trained run (the model is rebuilt from its spec, then given its weights)."""
-    from netdsl.training import evaluate as evaluate_run
+    from netdsl.trainer import evaluate as evaluate_run
 
     result = _run_library(lambda: evaluate_run(run_dir, data))
     if as_json:
@@ -302,7 +316,7 @@ def evaluate(run_dir: Path, data: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def predict(run_dir: Path, images: tuple[Path, ...], top: int, as_json: bool) -> None:
     """Classify image files with a trained run: the top classes and their probabilities."""
-    from netdsl.training import predict as predict_run
+    from netdsl.trainer import predict as predict_run
 
     results = _run_library(lambda: predict_run(run_dir, images, top=top))
     if as_json:

@@ -27,7 +27,7 @@ def draw(spec: Path, output: Path, expand: bool, input_shape: str | None) -> Non
         )
     shape = parse_shape(input_shape)
     try:
-        picture = netdsl.draw(netdsl.load(spec), expand=expand, input_shape=shape)
+        picture = netdsl.draw(netdsl.as_network(spec), expand=expand, input_shape=shape)
         picture.save(output)
     except NetdslError as err:
         report_error(err)
@@ -54,7 +54,7 @@ def diff(a: Path, b: Path, as_json: bool, show_all: bool, input_shape: str | Non
     nets = []
     for path in (a, b):
         try:
-            nets.append(netdsl.load(path))
+            nets.append(netdsl.as_network(path))
         except NetdslError as err:
             report_error(err)
     if len(nets) < 2:

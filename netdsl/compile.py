@@ -19,7 +19,7 @@ from netdsl.analysis import Namer, Report, analyze
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import Op
-from netdsl.layers.pretrained import Application, freezing
+from netdsl.layers.pretrained import Application
 
 INSTALL_HINT = "pip install 'netdsl[keras]'"
 
@@ -110,10 +110,7 @@ def compile_network(net: Network, trainable: Callable[[int, str], bool] | None =
         err.source = Source(net.source, net.file or "<string>")
         raise
     model = _functional_model(keras, inputs, x, net, sum(graph.namer.counts.values()))
-    if trainable is None:  # the spec's own `pretrained ... freeze<N`
-        freeze = freezing(net)
-        trainable = freeze.trainable if freeze is not None else None
-    if trainable is not None:
+    if trainable is not None:  # freezing, e.g. the spec's own `pretrained ... freeze<N` (netdsl.transfer)
         for index, keras_layer in enumerate(model.layers):
             keras_layer.trainable = trainable(index, keras_layer.name)
     return Compiled(model, graph.sources, net.input_span)

@@ -26,7 +26,7 @@ from netdsl.compile import model_name
 from netdsl.diagnostics import NetdslError, Source
 from netdsl.ir import Command, Layer, Network, Repeat, Statement
 from netdsl.layers.base import Code, Op, fmt_shape
-from netdsl.layers.pretrained import Application, freezing
+from netdsl.layers.pretrained import Application, Freezing
 from netdsl.syntax import parse_surface
 
 INDENT = "    "
@@ -365,14 +365,15 @@ def _statement_text(source: Source, command: Command | None, layer: Layer) -> st
     return f"{text}  ({where})".replace('"""', "'''").replace("\\", "\\\\")
 
 
-def emit_network(net: Network) -> str:
-    """The Python source of a module whose `build_model()` returns the Keras model of `net`.
+def emit_network(net: Network, freeze: Freezing | None = None) -> str:
+    """The Python source of a module whose `build_model()` returns the Keras model of `net`, with
+    `freeze` (the spec's own, chosen by netdsl.transfer) written as the seed's freezing loop.
 
     The spec is analyzed first, so a bad spec raises NetdslError instead of emitting broken code.
     """
     from netdsl import __version__
 
-    report = analyze(net)
+    report = analyze(net, freeze.trainable if freeze is not None else None)
     source = Source(net.source, net.file or "<string>")
     layers = list(net.layers)
     traces = [trace(layer) for layer in layers]
@@ -416,7 +417,7 @@ def emit_network(net: Network) -> str:
         f"{INDENT}inputs = keras.Input(shape={tuple(net.input_shape or ())!r})",
         f"{INDENT}x = inputs",
         *indent(body),
-        *_model_with_freezing(net),
+        *_model_with_freezing(net, freeze),
         "",
         "",
         'if __name__ == "__main__":',
@@ -426,10 +427,9 @@ def emit_network(net: Network) -> str:
     return "\n".join(out)
 
 
-def _model_with_freezing(net: Network) -> list[str]:
+def _model_with_freezing(net: Network, freeze: Freezing | None) -> list[str]:
     """The return of build_model(): the model, with the spec's `pretrained ... freeze` applied as the seed does."""
     model = f"keras.Model(inputs, x, name={model_name(net.name)!r})"
-    freeze = freezing(net)
     if freeze is None or freeze.below == 0:
         return [f"{INDENT}return {model}"]
     return [

@@ -14,7 +14,7 @@ then completes `Network`'s union (see `netdsl/layers/__init__.py`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
@@ -110,6 +110,8 @@ class Layer(BaseModel):
     words: ClassVar[tuple[str, ...]] = ()
     syntax: ClassVar[Any] = None  # a netdsl.layers.base.Syntax
     summary: ClassVar[str] = ""
+    is_head_candidate: ClassVar[bool] = False  # its units can be a classifier's scores (dense): E506 points here
+    ends_feature_extractor: ClassVar[bool] = False  # global pooling or flatten: `pretrained run=` cuts here
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -124,6 +126,10 @@ class Layer(BaseModel):
         """Describe this layer as primitive ops on `graph`; return the output tensor."""
         raise NotImplementedError
 
+    def output_activation(self) -> str | None:
+        """The activation this layer's output ends in (`softmax`, `relu`, ...), or None for a linear output."""
+        return None
+
     @classmethod
     def from_word(cls, word: str) -> dict[str, Any]:
         """Fields implied by the statement's word itself (`relu` -> function='relu')."""
@@ -132,17 +138,28 @@ class Layer(BaseModel):
 
 # ---------------------------------------------------------------- directives
 
+# The training vocabulary, spelled once: the `train`/`phase` words (lowering), the CLI's choices and
+# the trainer's tables are all derived from these (a test checks the trainer covers every name).
+Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
+Schedule = Literal["constant", "step", "cosine", "onecycle"]
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
+
 
 class Augment(BaseModel):
-    """Training-time augmentation, the seed's ImageDataGenerator options as Keras layers."""
+    """Training-time augmentation, the seed's ImageDataGenerator options as Keras layers. Each field's
+    description is its `netdsl train --<field>` help; AUGMENT_FIELDS is the vocabulary."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    shift: float = Field(0.0, ge=0, lt=1)
-    flip: bool = False
-    vflip: bool = False
-    shear: float = Field(0.0, ge=0, lt=1)
-    zoom: float = Field(0.0, ge=0, lt=1)
-    rotation: float = Field(0.0, ge=0, le=1)
+    shift: float = Field(0.0, ge=0, lt=1, description="Augment: random shift (fraction).")
+    flip: bool = Field(False, description="Augment: random horizontal flips.")
+    vflip: bool = Field(False, description="Augment: random vertical flips.")
+    shear: float = Field(0.0, ge=0, lt=1, description="Augment: random shear.")
+    zoom: float = Field(0.0, ge=0, lt=1, description="Augment: random zoom (fraction).")
+    rotation: float = Field(0.0, ge=0, le=1, description="Augment: random rotation (fraction of a turn).")
+
+
+AUGMENT_FIELDS: tuple[str, ...] = tuple(Augment.model_fields)
 
 
 class PhaseConfig(BaseModel):
@@ -152,9 +169,9 @@ class PhaseConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     epochs: PositiveInt
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] | None = None
+    optimizer: Optimizer | None = None
     lr: float | None = Field(None, gt=0, le=10)
-    schedule: Literal["constant", "step", "cosine", "onecycle"] | None = None
+    schedule: Schedule | None = None
     freeze: int | str | None = None
     span: Span | None = None
 
@@ -163,9 +180,9 @@ class TrainConfig(BaseModel):
     """Training defaults written in the spec (`train ...`, `augment ...`); the CLI overrides them."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    optimizer: Optimizer = "adam"
     lr: float = Field(0.001, gt=0, le=10)
-    schedule: Literal["constant", "step", "cosine", "onecycle"] = "constant"
+    schedule: Schedule = "constant"
     epochs: PositiveInt = 10
     batch: PositiveInt = 32
     momentum: float = Field(0.9, ge=0, lt=1)

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source, did_you_mean
 from netdsl.ir import (
+    OPTIMIZERS,
+    SCHEDULES,
     WORDS,
     Argument,
     Augment,
@@ -39,8 +41,8 @@ MAX_DEPTH = 100
 
 TRAIN_SYNTAX = Syntax(
     flags={
-        **{name: ("optimizer", name) for name in ("adam", "adamw", "sgd", "rmsprop")},
-        **{name: ("schedule", name) for name in ("constant", "step", "cosine", "onecycle")},
+        **{name: ("optimizer", name) for name in OPTIMIZERS},
+        **{name: ("schedule", name) for name in SCHEDULES},
     },
     aliases={
         "learning_rate": "lr", "batch_size": "batch", "smoothing": "label_smoothing",
@@ -56,8 +58,8 @@ AUGMENT_SYNTAX = Syntax(
 PHASE_SYNTAX = Syntax(
     positional=("epochs",),
     flags={
-        **{name: ("optimizer", name) for name in ("adam", "adamw", "sgd", "rmsprop")},
-        **{name: ("schedule", name) for name in ("constant", "step", "cosine", "onecycle")},
+        **{name: ("optimizer", name) for name in OPTIMIZERS},
+        **{name: ("schedule", name) for name in SCHEDULES},
         "frozen": ("freeze", "all"), "trainable": ("freeze", "none"),
     },
     below=("freeze",),

@@ -26,8 +26,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
-from netdsl.ir import TrainConfig
+from netdsl.ir import Network, TrainConfig
 from netdsl.safeio import check_regular, open_regular, read_bytes, read_text, reason
+from netdsl.spec import parse
 from netdsl.syntax import MAX_SOURCE_BYTES
 
 HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -179,6 +180,28 @@ class RunDir:
                 self.path, help=TAMPERED,
             ) from None  # fmt: skip
         return data
+
+    def network(self) -> Network:
+        """The run's spec as trained (spec.net), parsed under the run's name: the one way to read it."""
+        return parse(self.spec_text(), name=self.config().get("name", "model"), file=str(self.path / "spec.net"))
+
+    def load_weights(
+        self, model: Any, weights: Path | None = None, fail: Callable[[str], NetdslError] | None = None
+    ) -> None:
+        """Give `model` (rebuilt from spec.net) the run's weights (`weights_path()` unless given); a file that
+        does not fit is E508, or `fail(reason)`'s error. Nothing is unpickled: only weights are read."""
+        weights = weights or self.weights_path()
+        try:
+            model.load_weights(str(weights))
+        except (ValueError, OSError, KeyError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            if fail is not None:
+                raise fail(reason) from None
+            raise run_error(
+                f"{weights.name} does not fit the spec in {self.path}: {reason}",
+                self.path,
+                help="the weights or spec.net were changed after training; retrain, or restore the files",
+            ) from None
 
     def state(self) -> dict[str, Any]:
         """The last finished epoch (`epoch`, `phase`, `checkpoint`, early-stopping counters), or {}."""

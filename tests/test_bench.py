@@ -75,7 +75,7 @@ def test_check_path_imports_no_training_or_plotting_stack() -> None:
     code = (
         "import sys\nfrom netdsl.cli import main\n"
         "try:\n    main(['check', 'specs/resnet.net'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
-        "heavy = ('numpy', 'matplotlib', 'PIL', 'tensorflow', 'keras', 'netdsl.training', 'netdsl.data')\n"
+        "heavy = ('numpy', 'matplotlib', 'PIL', 'tensorflow', 'keras', 'netdsl.trainer', 'netdsl.data')\n"
         "print('HEAVY', sorted(m for m in sys.modules if m in heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -17,7 +17,7 @@ import netdsl
 from netdsl.backbones import APPLICATIONS, load, raw
 from netdsl.cli import main
 from netdsl.diagnostics import NetdslError
-from netdsl.layers.pretrained import freezing
+from netdsl.transfer import freezing
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "gap\ndense 1024 relu\ndense 1 sigmoid\n"

@@ -278,12 +278,13 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
     import keras
 
     from netdsl.runs import RunDir
-    from netdsl.training import Phase, _recorder
+    from netdsl.trainer.callbacks import recorder_class
+    from netdsl.trainer.config import Phase
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     rows: list[dict] = []
-    recorder = _recorder(keras)(RunDir(tmp_path), rows, Phase(1, 10, "sgd", 0.1, patience=2), {})
+    recorder = recorder_class(keras)(RunDir(tmp_path), rows, Phase(1, 10, "sgd", 0.1, patience=2), {})
     recorder.set_model(model)
     for epoch, val_loss in enumerate([1.0, 0.8, 0.9, 0.85]):
         recorder.on_epoch_begin(epoch)

@@ -91,7 +91,7 @@ def test_check_reports_each_phase_like_keras_after_the_seed_freezes(runner) -> N
 
 
 def test_epochs_option_shortens_every_phase() -> None:
-    from netdsl.training import phase_sequence, resolve_config
+    from netdsl.trainer.config import phase_sequence, resolve_config
 
     config = resolve_config(netdsl.load(DOGSCATS).training, {"epochs": 1})
     phases = phase_sequence(config)
@@ -108,7 +108,7 @@ def test_epochs_option_shortens_every_phase() -> None:
 @pytest.mark.keras
 def test_backbone_preprocessing_is_keras_own() -> None:
     pytest.importorskip("keras")
-    from netdsl.training import input_scaling
+    from netdsl.trainer.pipeline import input_scaling
 
     pixel = np.array([[[[255.0, 0.0, 0.0]]]], np.float32)  # Keras's preprocess_input changes arrays in place
     caffe = np.asarray(input_scaling(netdsl.parse(TWO_PHASES))(pixel.copy()))
@@ -159,7 +159,7 @@ def test_two_phases_in_one_train_command(runner, tmp_path: Path, monkeypatch) ->
 def test_freeze_changes_between_phases(tmp_path: Path) -> None:
     """Phase 1 trains the head only; phase 2 also the layers from model.layers[15] on (block5 in VGG16)."""
     keras = pytest.importorskip("keras")
-    from netdsl.training import fit_phases
+    from netdsl.trainer.fit import fit_phases
 
     net = netdsl.parse(TWO_PHASES)
     model = netdsl.build_model(net)
@@ -169,13 +169,13 @@ def test_freeze_changes_between_phases(tmp_path: Path) -> None:
         seen.append([layer.name for layer in model.layers if layer.trainable and layer.weights])
         return "completed"
 
-    import netdsl.training as training
+    import netdsl.trainer.fit as fit
 
-    original, training.fit_phase = training.fit_phase, record
+    original, fit.fit_phase = fit.fit_phase, record
     try:
         fit_phases(model, net, None, [], net.training, None, None, None, 1, {}, 0)
     finally:
-        training.fit_phase = original
+        fit.fit_phase = original
     assert seen[0] == ["dense", "dense_1"]
     assert seen[1] == ["block5_conv1", "block5_conv2", "block5_conv3", "dense", "dense_1"]
     assert keras.backend.backend() == "tensorflow"
@@ -298,7 +298,7 @@ def test_resume_in_phase_two_skips_phase_one(monkeypatch) -> None:
     """--resume after an epoch of phase 2: phase 1 is not run again; phase 2 starts at its own first epoch,
     with its freezing applied before its checkpoint is restored."""
     pytest.importorskip("keras")
-    import netdsl.training as training
+    import netdsl.trainer.fit as fit
 
     net = netdsl.parse(TWO_PHASES)
     model = netdsl.build_model(net)
@@ -308,6 +308,6 @@ def test_resume_in_phase_two_skips_phase_one(monkeypatch) -> None:
         calls.append((phase.number, first_epoch, model.get_layer("block5_conv1").trainable))
         return "completed"
 
-    monkeypatch.setattr(training, "fit_phase", record)
-    training.fit_phases(model, net, None, [], net.training, None, None, None, 1, {"phase": 2, "epoch": 3}, 0)
+    monkeypatch.setattr(fit, "fit_phase", record)
+    fit.fit_phases(model, net, None, [], net.training, None, None, None, 1, {"phase": 2, "epoch": 3}, 0)
     assert calls == [(2, 2, True)]

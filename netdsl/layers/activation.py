@@ -62,6 +62,12 @@ def apply_post(graph: Graph, x: Tensor, post: tuple[str, ...]) -> Tensor:
     return x
 
 
+def final_activation(post: tuple[str, ...]) -> str | None:
+    """The activation a conv/dense's trailing words end in (batch norms rescale, they do not activate)."""
+    functions = [word for word in post if word != "bn"]
+    return functions[-1] if functions else None
+
+
 class Activation(Layer):
     """An activation as its own layer: `relu`, `softmax`, ... (Keras `Activation`)."""
 
@@ -74,6 +80,9 @@ class Activation(Layer):
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
         return graph.call(ActivationOp(self.function), x)
+
+    def output_activation(self) -> str | None:
+        return self.function
 
     @classmethod
     def from_word(cls, word: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, PositiveInt
 
 from netdsl.ir import Layer
-from netdsl.layers.activation import POST_WORDS, PostWord, apply_post
+from netdsl.layers.activation import POST_WORDS, PostWord, apply_post, final_activation
 from netdsl.layers.base import (
     Code,
     Graph,
@@ -108,6 +108,9 @@ class Conv(Layer):
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
         op = Conv2DOp(self.filters, self.kernel, self.stride, self.padding, self.bias, self.l2)
         return apply_post(graph, graph.call(op, x), self.post)
+
+    def output_activation(self) -> str | None:
+        return final_activation(self.post)
 
 
 class Res(Layer):

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from netdsl.ir import Layer
-from netdsl.layers.activation import POST_WORDS, PostWord, apply_post
+from netdsl.layers.activation import POST_WORDS, PostWord, apply_post, final_activation
 from netdsl.layers.base import (
     Code,
     Graph,
@@ -87,9 +87,13 @@ class Dense(Layer):
         example="dense 10 softmax",
     )
     summary: ClassVar[str] = "fully connected layer on the last axis"
+    is_head_candidate: ClassVar[bool] = True
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
         return apply_post(graph, graph.call(DenseOp(self.units, self.bias, self.l2), x), self.post)
+
+    def output_activation(self) -> str | None:
+        return final_activation(self.post)
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Flatten(Layer):
     kind: Literal["flatten"] = "flatten"
     syntax: ClassVar[Syntax] = Syntax(example="flatten")
     summary: ClassVar[str] = "reshape to a vector"
+    ends_feature_extractor: ClassVar[bool] = True
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
         return graph.call(FlattenOp(), x)

@@ -119,6 +119,7 @@ class GlobalMaxPool(Layer):
     syntax: ClassVar[Syntax] = Syntax(example="gmp")
     summary: ClassVar[str] = "global max pooling (feature map -> vector of channels)"
     mode: ClassVar[str] = "max"
+    ends_feature_extractor: ClassVar[bool] = True
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
         return graph.call(GlobalPoolOp(self.mode), x)

@@ -13,6 +13,9 @@ everything before that layer, which survives Keras versions that renumber layers
 
 `pretrained run="runs/xyz"` takes a previous netdsl run instead (`RunBackbone`): its spec up to the last
 global pooling or flatten, with its trained weights, nested as one layer. docs/transfer.md has the whole story.
+
+This file holds the layer's fields, its ops and the data they replay; the policy (which freezing applies
+when, phases, preprocessing, reading a run into a `RunBackbone`) is netdsl/transfer.py, above the analyzer.
 """
 
 from __future__ import annotations
@@ -22,14 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from netdsl.backbones import APPLICATIONS, Backbone, load
 from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean
 from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import Graph, Op, ReceptiveField, Shape, Syntax, Tensor, Weight
-from netdsl.layers.dense import Flatten
-from netdsl.layers.pooling import GlobalMaxPool
 
 BackboneName = Literal[tuple(APPLICATIONS)]  # type: ignore[valid-type]
 
@@ -65,12 +66,46 @@ class Pretrained(Layer):
             raise ValueError("must be a layer index >= 0, all, none or a layer name")
         return value
 
+    _resolved_run: RunBackbone | None = PrivateAttr(None)  # set by netdsl.transfer.resolve (run= only)
+
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
         return graph.application(self.source(), x)  # type: ignore[attr-defined]
 
     def source(self) -> Application | RunBackbone:
-        """What builds this backbone: a keras.applications constructor, or a previous run."""
-        return RunBackbone(self) if self.run is not None else Application(self)
+        """What builds this backbone: a keras.applications constructor, or a previous run (resolved above)."""
+        if self.run is None:
+            return Application(self)
+        if self._resolved_run is None:
+            raise self.fail(
+                "E313", "the run has not been read (analyze through netdsl.analyze, which resolves run=)",
+                help="call netdsl.transfer.resolve(net) before the analyzer or the compiler",
+            )  # fmt: skip
+        return self._resolved_run
+
+    @property
+    def is_resolved(self) -> bool:
+        """Whether netdsl.transfer has attached this `pretrained run=` layer's run."""
+        return self._resolved_run is not None
+
+    def with_run(self, resolved: RunBackbone) -> Pretrained:
+        """A copy of this `pretrained run=` layer that carries its resolved run."""
+        copy = self.model_copy()
+        copy._resolved_run = resolved
+        return copy
+
+    @property
+    def run_name(self) -> str:
+        """The nested model's name: `pretrained_` and the run directory's name, as an identifier."""
+        cleaned = "".join(c if c.isalnum() else "_" for c in Path(self.run or "run").resolve().name)
+        return f"pretrained_{cleaned}".rstrip("_")
+
+    def names(self) -> tuple[str, ...]:
+        """The backbone's layer names in `model.layers` order (its input excluded): a run is one layer."""
+        return (self.run_name,) if self.run is not None else load(self.backbone).names  # type: ignore[arg-type]
+
+    def fail(self, code: str, message: str, help: str | None = None) -> NetdslError:
+        """A diagnostic at this line, its message prefixed with the line's title."""
+        return NetdslError([Diagnostic(code, f"{self.title}: {message}", self.span, help=help)])
 
     @property
     def title(self) -> str:
@@ -92,7 +127,7 @@ class Pretrained(Layer):
 
     def frozen_below(self) -> int:
         """The `model.layers` index before which layers are frozen (0: none), or NetdslError (E311)."""
-        names = self.source().names()
+        names = self.names()
         if self.freeze == "none":
             return 0
         if self.freeze == "all":
@@ -218,78 +253,42 @@ class RunBackboneOp(Op):
 
 @dataclass(frozen=True)
 class RunBackbone:
-    """`pretrained run="runs/xyz"`: the run's spec up to (not including) its last global pooling or flatten,
-    built, given the run's trained weights, and nested in the new model as one layer named after the run."""
+    """`pretrained run="runs/xyz"` once `netdsl.transfer.resolve` has read the run: the run's spec up to (not
+    including) its last global pooling or flatten, as one nested layer named after the run.
+
+    The layer file holds only what the graphs need; reading the run, analysing the kept part and building
+    it with the run's weights is transfer policy, done above the analyzer and handed in as `op` and `build`."""
 
     layer: Pretrained
+    input_shape: Shape  # what the run was trained on
+    op: RunBackboneOp  # the kept part's output shape and counts, from its own analysis
+    build: Callable[[Any, Any], Any]  # (keras, x) -> the kept part, with the run's weights, called on x
 
     @property
     def name(self) -> str:
-        cleaned = "".join(c if c.isalnum() else "_" for c in Path(self.layer.run or "run").resolve().name)
-        return f"pretrained_{cleaned}".rstrip("_")
+        return self.layer.run_name
 
     def names(self) -> tuple[str, ...]:
         return (self.name,)
 
     def fail(self, code: str, message: str, help: str | None = None) -> NetdslError:
-        return NetdslError([Diagnostic(code, f"{self.layer.title}: {message}", self.layer.span, help=help)])
-
-    def prior(self) -> tuple[Network, Network, Path]:
-        """The run's whole network, the part kept as the backbone, and the run's weights file."""
-        from netdsl import parse
-        from netdsl.runs import RunDir
-
-        try:
-            run = RunDir.open(self.layer.run)  # type: ignore[arg-type]
-            config = run.config()
-            weights = run.weights_path()
-            full = parse(run.spec_text(), name=config.get("name", "model"), file=str(run.path / "spec.net"))
-        except NetdslError as err:
-            first = err.diagnostics[0]
-            raise self.fail("E508", first.message, first.help) from None
-        cuts = [i for i, layer in enumerate(full.layers) if isinstance(layer, (GlobalMaxPool, Flatten))]
-        if not cuts or cuts[-1] == 0:
-            raise self.fail(
-                "E313", "the run's spec has no global pooling or flatten before its head, so there is no place to cut",
-                help="a backbone ends where its feature map is pooled (gap, gmp) or flattened",
-            )  # fmt: skip
-        return full, full.model_copy(update={"layers": full.layers[: cuts[-1]], "training": full.training}), weights
+        return self.layer.fail(code, message, help)
 
     def replay(self, x: Any, call: Callable[..., Any], shape: tuple[int, ...]) -> Any:
         """One row: the kept part's output shape and its trainable / non-trainable counts."""
-        from netdsl.analysis import analyze  # the analyzer imports this module
-
-        _, body, _ = self.prior()
-        if tuple(shape) != tuple(body.input_shape or ()):
-            given, trained = "x".join(map(str, shape)), "x".join(map(str, body.input_shape or ()))
+        if tuple(shape) != tuple(self.input_shape):
+            given, trained = "x".join(map(str, shape)), "x".join(map(str, self.input_shape))
             raise self.fail("E310", f"the run was trained on {trained} inputs; this spec's input is {given}",
                             help=f"use `input {trained}` (netdsl adapts the new data's images to it)")  # fmt: skip
-        report = analyze(body, trainable=lambda index, name: True)
-        op = RunBackboneOp(
-            tuple(report.output_shape[1:]), report.trainable_params, report.non_trainable_params, report.macs
-        )  # type: ignore[arg-type]
-        return call(op, x, name=self.name)
+        return call(self.op, x, name=self.name)
 
     def source_op(self) -> Op:
         raise self.fail("E313", "netdsl emit cannot write a run's backbone as standalone source",
-                        help="emit the run's own spec, or load the run with netdsl.training.load_run")  # fmt: skip
+                        help="emit the run's own spec, or load the run with netdsl.trainer.load_run")  # fmt: skip
 
     def to_keras(self, keras: Any, x: Any) -> Any:
-        """Build the run's whole model, load its weights, keep it up to the cut, and call that on `x`."""
-        from netdsl.analysis import analyze
-        from netdsl.compile import build_model
-
-        full, body, weights = self.prior()
-        model = build_model(architecture_only(full), check=False)  # the run's weights replace any backbone's
-        try:
-            model.load_weights(str(weights))
-        except (ValueError, OSError, KeyError) as err:
-            raise self.fail(
-                "E511", f"{weights.name} does not fit the run's spec: {str(err).splitlines()[0][:200]}"
-            ) from None
-        kept = model.layers[len(analyze(body, trainable=lambda index, name: True).layers) - 1]
-        backbone = keras.Model(model.inputs, kept.output, name=self.name)
-        return backbone(x)
+        """The run's model up to the cut, with its trained weights, called on `x`."""
+        return self.build(keras, x)
 
 
 def weights_error(layer: Pretrained, app: Any, reason: str) -> NetdslError:
@@ -335,50 +334,6 @@ class Freezing:
                     self.where, help=f"use an index up to {layer_count}, a layer name, all or none",
                 )
             ])  # fmt: skip
-
-
-def backbone_of(net: Network) -> Pretrained | None:
-    """The network's `pretrained` layer, or None; E312 when it is not the first layer."""
-    found = None
-    for index, layer in enumerate(net.layers):
-        if isinstance(layer, Pretrained):
-            if index != 0 or found is not None:
-                raise NetdslError([
-                    Diagnostic("E312", "pretrained must be the first layer, right after `input`", layer.span,
-                               help="a backbone starts the network; write your head (gap, dense, ...) after it")
-                ])  # fmt: skip
-            layer.check()
-            found = layer
-    return found
-
-
-def freezing(net: Network, freeze: int | str | None = None, where: Span | None = None) -> Freezing | None:
-    """The freezing the network's `pretrained` line asks for, or `freeze` (a `phase` line's, located at
-    `where`) instead; None when nothing is frozen by the spec."""
-    layer = backbone_of(net)
-    if layer is None:
-        if freeze is not None:
-            raise NetdslError([Diagnostic("E311", "phase: freeze needs a `pretrained` backbone to count layers in",
-                                          where, help="remove freeze from the phase line")])  # fmt: skip
-        return None
-    value = layer.freeze if freeze is None else freeze
-    text = f"freeze={value}" if value in ("all", "none") else f"freeze<{value!r}".replace("'", '"')
-    layer = layer.model_copy(update={"freeze": value, "span": where or layer.span})
-    return Freezing(layer.frozen_below(), layer.span, f"{'phase' if where else layer.title} {text}")
-
-
-def phase_freezings(net: Network) -> list[Freezing | None]:
-    """Each `phase` line's freezing (its own `freeze`, else the `pretrained` line's), errors located at the phase."""
-    return [freezing(net, phase.freeze, phase.span) for phase in net.training.phases]
-
-
-def preprocessing(net: Network) -> str | None:
-    """The `keras.applications` module whose `preprocess_input` the network's images need (ResNet50's "caffe"
-    mode: RGB->BGR, ImageNet's channel means subtracted, on 0..255 pixels); None for netdsl's usual 0..1."""
-    layer = backbone_of(net)
-    if layer is None or layer.backbone is None:  # a run's backbone was trained on netdsl's 0..1 input
-        return None
-    return APPLICATIONS[layer.backbone].module
 
 
 def architecture_only(net: Network) -> Network:

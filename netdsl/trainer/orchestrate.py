@@ -1,0 +1,250 @@
+"""`netdsl train` as a library call, from spec to finished run directory.
+
+A run goes: spec -> analysis (the summary a user sees first) -> head (which loss) -> data (loaded,
+adapted, checked against the head, split) -> run directory -> `fit_phases` -> test metrics, final
+weights, curves. Data problems and head/data mismatches are raised as located NetdslErrors before
+TensorFlow is even imported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netdsl.data import Dataset, check_labels, limit, load_dataset, split_validation
+from netdsl.data.adapt import adapt
+from netdsl.diagnostics import Diagnostic, NetdslError, Source
+from netdsl.ir import Network, TrainConfig
+from netdsl.runs import RunDir, new_run_dir, run_error, write_json, write_text
+from netdsl.safeio import read_text
+from netdsl.spec import SpecLike, as_network
+from netdsl.trainer.backends import active
+from netdsl.trainer.callbacks import Diverged
+from netdsl.trainer.config import resolve_config
+from netdsl.trainer.fit import fit_phases
+from netdsl.trainer.head import Head, find_head, match_head
+from netdsl.trainer.pipeline import INPUT_SCALE, input_scaling, pipeline, preprocessing_name
+from netdsl.transfer import analyze, build_model, resolve
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    """What `netdsl.train` returns: where the run is and what it measured."""
+
+    run_dir: Path
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Settings:
+    """Everything a run trains with, from a new spec and options or from a run being resumed."""
+
+    net: Network
+    config: TrainConfig
+    data: str | None
+    max_images: int | None
+    deterministic: bool
+    state: dict[str, Any]
+    run: RunDir | None = None  # set when resuming
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.seed)  # type: ignore[arg-type]
+
+
+def prepare_data(
+    source: str | None, net: Network, head: Head, config: TrainConfig, seed: int, max_images: int | None
+) -> Dataset:
+    """Load, adapt to the input, check against the head, cap and split: all before any training."""
+    data = load_dataset(source, net.input_shape or (), classes_hint=head.classes)  # type: ignore[arg-type]
+    match_head(head, data, net)
+    check_labels(data, head.classes)
+    data = adapt(data, net.input_shape)  # type: ignore[arg-type]
+    data = limit(data, max_images, seed)
+    data = split_validation(data, config.validation, seed)
+    if len(data.y_test) == 0 and data.x_valid is not None:
+        data.x_test, data.y_test = data.x_valid, data.y_valid  # type: ignore[assignment]
+        data.notes.append("no test split: the final accuracy is measured on the validation split")
+    if data.classes is None:
+        data.classes = tuple(str(i) for i in range(head.classes))
+    return data
+
+
+def resumed_settings(resume: str | Path) -> Settings:
+    """A run to continue, with its own spec, data and configuration; E508 if it finished or is damaged."""
+    run = RunDir.open(resume)
+    run.discard_partial_writes()
+    saved = run.config()
+    net = run.network()
+    config = TrainConfig.model_validate(saved["training"])
+    state = run.state()
+    run.history()  # a tampered history.csv fails here (E508), before any data is read or TensorFlow loads
+    if (run.path / "metrics.json").exists():
+        if _finished_status(run) == "diverged":
+            raise run_error(
+                f"{run.path} diverged (NaN loss); resuming would diverge again", run.path,
+                help="start a new run with a lower --lr",
+            )  # fmt: skip
+        raise run_error(f"{run.path} has already finished", run.path, help="start a new run to train longer (--epochs)")
+    return Settings(net, config, saved.get("data"), saved.get("max_images"), bool(saved.get("deterministic")),
+                    state, run)  # fmt: skip
+
+
+def new_settings(spec: SpecLike | None, data: str | None, max_images: int | None, overrides: dict) -> Settings:
+    """A new run of `spec` with the caller's overrides; a fresh seed unless one is given."""
+    if spec is None:
+        raise NetdslError([Diagnostic("E001", "no spec to train")], Source("", "<arguments>"))
+    net = as_network(spec)
+    config = resolve_config(net.training, overrides)
+    deterministic = config.seed is not None  # an explicit seed asks for repeatable runs
+    if config.seed is None:
+        config = config.model_copy(update={"seed": secrets.randbelow(2**31)})
+    return Settings(net, config, data, max_images, deterministic, {})
+
+
+def train(
+    spec: SpecLike | None = None,
+    data: str | None = None,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    max_images: int | None = None,
+    echo: Echo = print,
+    verbose: int | None = None,
+    **overrides: Any,
+) -> TrainResult:
+    """Train a spec (a path, text or Network) and write a run directory; return its results.
+
+    `overrides` are TrainConfig fields (`epochs=3`, `lr=0.1`, `seed=1`, `augment={"flip": False}`)
+    that replace the spec's training section. `resume` continues an interrupted run from its last
+    finished epoch with the run's own spec, data and configuration. `verbose`: Keras's progress
+    (1 a bar, 2 a line per epoch, 0 none); by default a bar on a terminal, else lines."""
+    from netdsl.render import summary_table
+
+    settings = resumed_settings(resume) if resume is not None else new_settings(spec, data, max_images, overrides)
+    net = resolve(settings.net)
+    report = analyze(net)
+    echo(summary_table(report))
+    head = find_head(net, report)
+    dataset = prepare_data(settings.data, net, head, settings.config, settings.seed, settings.max_images)
+    for note in dataset.notes:
+        echo(note)
+    echo(f"data: {dataset.name}: {dataset.sizes()}")
+    run = settings.run or start_run(net, settings, head, dataset, out)
+    echo(f"run directory: {run.path}")
+    return _fit_and_finish(net, run, settings, head, dataset, echo, verbose)
+
+
+def start_run(net: Network, settings: Settings, head: Head, dataset: Dataset, out: str | Path | None) -> RunDir:
+    """A new run directory holding the spec as trained and the resolved configuration."""
+    run = RunDir(new_run_dir(net.name, out))
+    write_text(run.path / "spec.net", net.source)
+    write_json(
+        run.path / "config.json",
+        {
+            "name": net.name, "spec": net.file, "data": settings.data, "max_images": settings.max_images,
+            "training": settings.config.model_dump(), "input_shape": list(net.input_shape or ()),
+            "classes": list(dataset.classes or ()), "head": {"units": head.units, "activation": head.activation},
+            "input_scale": INPUT_SCALE, "preprocessing": preprocessing_name(net),
+            "deterministic": settings.deterministic, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )  # fmt: skip
+    return run
+
+
+def _fit_and_finish(
+    net: Network, run: RunDir, settings: Settings, head: Head, dataset: Dataset, echo: Echo, verbose: int | None
+) -> TrainResult:
+    """Build, fit every phase, then test and write the final weights, metrics and curves."""
+    config, state, seed = settings.config, settings.state, settings.seed
+    backend = active()
+    backend.seed(seed, settings.deterministic)
+    model = build_model(net, check=False)
+    scale = input_scaling(net)
+
+    def batches(x: Any, y: Any, training: bool) -> Any:
+        return pipeline(x, y, config.batch, head, training=training, augment=config.augment, seed=seed,
+                        scale=scale, backend=backend)  # fmt: skip
+
+    train_data = batches(dataset.x_train, dataset.y_train, True)
+    has_valid = dataset.x_valid is not None and len(dataset.x_valid)
+    valid_data = batches(dataset.x_valid, dataset.y_valid, False) if has_valid else None
+    steps = math.ceil(len(dataset.y_train) / config.batch)
+    resumed_after = int(state.get("epoch", 0))
+    rows = run.history()[:resumed_after]
+    if state:
+        echo(f"resuming after epoch {resumed_after} of {config.epochs}")
+    if verbose is None:
+        verbose = 1 if bool(getattr(sys.stdout, "isatty", lambda: False)()) else 2
+    started = time.perf_counter()
+    try:
+        status = fit_phases(model, net, run, rows, config, head, train_data, valid_data, steps, state, verbose)
+    except Diverged as err:
+        _finish_diverged(run, rows, str(err), net, config)
+    except KeyboardInterrupt:
+        echo(f"\ninterrupted; continue with: netdsl train --resume {run.path}")
+        raise
+    seconds = time.perf_counter() - started
+    run.save_weights(model, "model.weights.h5")
+    test_loss, test_accuracy = model.evaluate(batches(dataset.x_test, dataset.y_test, False), verbose=0)
+    trained = len(dataset.y_train) * (len(rows) - resumed_after)
+    metrics = {
+        "status": status, "epochs": len(rows), "test_loss": float(test_loss), "test_accuracy": float(test_accuracy),
+        "test_images": len(dataset.y_test),
+        "best_val_accuracy": max((r["val_accuracy"] for r in rows if "val_accuracy" in r), default=None),
+        "train_seconds": round(seconds, 2), "images_per_second": round(trained / seconds, 1) if trained else None,
+        "seed": seed,
+    }  # fmt: skip
+    write_json(run.path / "metrics.json", metrics)
+    run.plot(rows, f"{net.name} on {dataset.name}")
+    if status == "early_stopping":
+        echo(f"stopped early after epoch {len(rows)} (no improvement for {config.patience}); best weights kept")
+    echo(f"test accuracy: {test_accuracy:.4f} (loss {test_loss:.4f}, {len(dataset.y_test):,} images)")
+    echo(f"saved {run.path}/: spec.net config.json history.csv model.weights.h5 metrics.json curves.png")
+    return TrainResult(run.path, rows, metrics, dataset.notes)
+
+
+def _finish_diverged(run: RunDir, rows: list[dict[str, Any]], what: str, net: Network, config: TrainConfig) -> None:
+    """Keep the last good epoch's weights as the run's weights, then raise E507."""
+    checkpoint = run.state().get("checkpoint")
+    kept = "no epoch had finished, so there are no weights to keep"
+    if checkpoint:
+        shutil.copyfile(run.path / checkpoint, run.path / ".tmp-model.weights.h5")
+        os.replace(run.path / ".tmp-model.weights.h5", run.path / "model.weights.h5")
+        kept = f"the weights of epoch {len(rows)} are kept in {run.path / 'model.weights.h5'}"
+    write_json(run.path / "metrics.json", {"status": "diverged", "epochs": len(rows), "error": what})
+    if rows:
+        run.plot(rows, f"{net.name} (diverged)")
+    raise NetdslError(
+        [
+            Diagnostic(
+                "E507",
+                f"training diverged: {what}; {kept}",
+                None,
+                help=f"lower the learning rate (now lr={config.lr:g}, e.g. --lr {config.lr / 10:g}) "
+                "or add batch normalization",
+            )
+        ],
+        Source("", str(run.path)),
+    )
+
+
+def _finished_status(run: RunDir) -> str | None:
+    """The `status` of a run's metrics.json ("completed", "early_stopping", "diverged"), if readable."""
+    try:
+        return json.loads(read_text(run.path / "metrics.json")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
