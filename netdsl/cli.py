@@ -161,7 +161,9 @@ def explain(code: str | None) -> None:
     try:
         click.echo(explain_code(code))
     except KeyError:
-        close = difflib.get_close_matches(code.strip().upper(), list(CODES), n=1, cutoff=0.7)
+        typed = code.strip().upper()
+        digits = typed[:1] + typed[1:].replace("O", "0").replace("I", "1").replace("L", "1")  # E3O4 is E304
+        close = [digits] if digits in CODES else difflib.get_close_matches(typed, list(CODES), n=1, cutoff=0.7)
         hint = f"did you mean {close[0]}? " if close else ""
         raise click.BadParameter(
             f"unknown code {code!r}; {hint}`netdsl explain` lists every code", param_hint="CODE"

@@ -89,7 +89,11 @@ def resolve(net: Network, _reading: tuple[Path, ...] = ()) -> Network:
 
     if not any(unresolved(layer) for layer in net.layers):
         return net
-    layers = [_resolve_run(layer, _reading) if unresolved(layer) else layer for layer in net.layers]
+    try:
+        layers = [_resolve_run(layer, _reading) if unresolved(layer) else layer for layer in net.layers]
+    except NetdslError as err:
+        err.source = err.source or Source(net.source, net.file or "<string>")
+        raise
     return net.model_copy(update={"layers": layers})
 
 

@@ -311,3 +311,25 @@ def test_resume_in_phase_two_skips_phase_one(monkeypatch) -> None:
     monkeypatch.setattr(fit, "fit_phase", record)
     fit.fit_phases(model, net, None, [], net.training, None, None, None, 1, {"phase": 2, "epoch": 3}, 0)
     assert calls == [(2, 2, True)]
+
+
+def test_runs_that_name_each_other_are_one_located_error(runner, tmp_path: Path) -> None:
+    """A run whose spec names itself, or two runs naming each other: E314 at the user's line, not RecursionError."""
+    itself, first, second = tmp_path / "itself", tmp_path / "first", tmp_path / "second"
+    fake_run(itself, f'input 32x32x3\npretrained run="{itself}"\ngap\ndense 5 softmax\n')
+    fake_run(first, f'input 32x32x3\npretrained run="{second}"\ngap\ndense 5 softmax\n')
+    fake_run(second, f'input 32x32x3\npretrained run="{first}"\ngap\ndense 5 softmax\n')
+    for run, chain in ((itself, [itself, itself]), (first, [first, second, first])):
+        spec = tmp_path / f"on_{run.name}.net"
+        spec.write_text(f'input 32x32x3\npretrained run="{run}"\ngap\ndense 2 softmax\n', encoding="utf-8")
+        with pytest.raises(NetdslError) as caught:
+            netdsl.check(spec)
+        (diagnostic,) = caught.value.diagnostics
+        cycle = " -> ".join(str(p.resolve()) for p in chain)
+        assert (diagnostic.code, diagnostic.span.line) == ("E314", 2)  # type: ignore[union-attr]
+        assert diagnostic.message == f'pretrained run="{run}": the runs\' backbones form a cycle: {cycle}'
+        result = runner.invoke(main, ["check", str(spec)])
+        assert result.exit_code == 1 and f"{spec}:2:1: error[E314]" in result.output
+        assert "Traceback" not in result.output and "RecursionError" not in result.output
+    result = runner.invoke(main, ["evaluate", str(itself)])  # the run's own spec is where the chain starts
+    assert result.exit_code == 1 and f"{itself}/spec.net:2:1: error[E314]" in result.output, result.output
