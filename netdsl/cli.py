@@ -18,7 +18,7 @@ import click
 from pydantic.fields import FieldInfo
 
 import netdsl
-from netdsl.cli_base import Group, parse_shape, render_warnings, report_error, use_color
+from netdsl.cli_base import Group, parse_shape, render_warnings, report_error, say, use_color
 from netdsl.cli_tools import COMMANDS
 from netdsl.diagnostics import CODES, NetdslError, Source, render_all
 from netdsl.diagnostics import explain as explain_code
@@ -65,20 +65,20 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
         spec_ids.append(identity)
         source = Source(net.source, str(file))
         if not as_json:
-            click.echo(summary_table(report, max_rows=max_rows, spec_id=identity))
+            say(summary_table(report, max_rows=max_rows, spec_id=identity))
             render_warnings(report.warnings, source)
         if verify:
             verified = verify_against_keras(net, source, quiet=as_json)
             verifications[len(reports) - 1] = verified.to_dict()
             failed |= not verified.ok
         if not as_json and len(files) > 1:
-            click.echo()
+            say()
     if as_json and reports:
         data = [
             {**r.to_dict(), "spec_id": spec_ids[i], **({"verify": verifications[i]} if i in verifications else {})}
             for i, r in enumerate(reports)
         ]
-        click.echo(json.dumps(data[0] if len(files) == 1 else data, indent=2))
+        say(json.dumps(data[0] if len(files) == 1 else data, indent=2))
     sys.exit(1 if failed else 0)
 
 
@@ -89,13 +89,13 @@ def verify_against_keras(net: netdsl.Network, source: Source, quiet: bool) -> ne
     try:
         verified = netdsl.verify(net)
     except KerasUnavailable as err:
-        click.echo(f"error: --verify builds the model with Keras: {err}", err=True)
+        say(f"error: --verify builds the model with Keras: {err}", err=True)
         sys.exit(2)
     except NetdslError as err:  # e.g. a pretrained run's weights that no longer fit its spec
         report_error(err)
         sys.exit(1)
     if not quiet:
-        click.echo(verified.summary())
+        say(verified.summary())
     if verified.differences:
         click.echo(render_all(verified.differences, source, color=use_color()), err=True)
     return verified
@@ -116,14 +116,14 @@ def emit(file: Path, output: Path | None, input_shape: str | None) -> None:
         report_error(err)
         sys.exit(1)
     if output is None:
-        click.echo(source, nl=False)
+        say(source, nl=False)
         return
     try:
         output.write_text(source, encoding="utf-8")
     except OSError as err:
-        click.echo(f"error: cannot write {output}: {err.strerror or err}", err=True)
+        say(f"error: cannot write {output}: {err.strerror or err}", err=True)
         sys.exit(1)
-    click.echo(f"wrote {output}; run it with: python {output}", err=True)
+    say(f"wrote {output}; run it with: python {output}", err=True)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -141,13 +141,13 @@ def layers() -> None:
 
     for kind, cls in sorted(REGISTRY.items()):
         words = ", ".join(cls.words) if cls.words else kind
-        click.echo(f"{kind:10} {cls.summary}")
+        say(f"{kind:10} {cls.summary}")
         if cls.words:
-            click.echo(f"{'':10} words: {words}")
-        click.echo(f"{'':10} e.g. {cls.syntax.example or kind}")
-    click.echo("\ndirectives: input 32x32x3 | train adam lr=0.01 batch=256 epochs=10 | augment shift=0.1 flip")
-    click.echo("            phase epochs=3 rmsprop lr=1e-4 freeze<142  (one per training phase; docs/transfer.md)")
-    click.echo("blocks:     repeat N [ ... ] | repeat [ ... ] for w in 20,40,80")
+            say(f"{'':10} words: {words}")
+        say(f"{'':10} e.g. {cls.syntax.example or kind}")
+    say("\ndirectives: input 32x32x3 | train adam lr=0.01 batch=256 epochs=10 | augment shift=0.1 flip")
+    say("            phase epochs=3 rmsprop lr=1e-4 freeze<142  (one per training phase; docs/transfer.md)")
+    say("blocks:     repeat N [ ... ] | repeat [ ... ] for w in 20,40,80")
 
 
 @main.command()
@@ -156,10 +156,10 @@ def explain(code: str | None) -> None:
     """Explain an error or warning code such as E304 (without CODE: list every code)."""
     if code is None:
         for known, title in CODES.items():
-            click.echo(f"{known}  {title}")
+            say(f"{known}  {title}")
         return
     try:
-        click.echo(explain_code(code))
+        say(explain_code(code))
     except KeyError:
         typed = code.strip().upper()
         digits = typed[:1] + typed[1:].replace("O", "0").replace("I", "1").replace("L", "1")  # E3O4 is E304
@@ -229,7 +229,7 @@ def _run_library(call: Callable[[], T]) -> T:
         report_error(err)
         sys.exit(1)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        say("interrupted", err=True)
         sys.exit(130)
 
 
@@ -283,7 +283,7 @@ def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | 
 
     _run_library(
         lambda: train_run(
-            spec, data, out=out, resume=resume, max_images=max_images, echo=click.echo,
+            spec, data, out=out, resume=resume, max_images=max_images, echo=say,
             verbose=0 if quiet else None, **given, **({"augment": augment} if augment else {}),
         )
     )  # fmt: skip
@@ -304,9 +304,9 @@ def evaluate(run_dir: Path, data: str | None, as_json: bool) -> None:
 
     result = _run_library(lambda: evaluate_run(run_dir, data))
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        say(json.dumps(result, indent=2))
     else:
-        click.echo(
+        say(
             f"test accuracy: {result['accuracy']:.4f} (loss {result['loss']:.4f}, {result['images']:,} images of {result['data']})"
         )
 
@@ -322,11 +322,11 @@ def predict(run_dir: Path, images: tuple[Path, ...], top: int, as_json: bool) ->
 
     results = _run_library(lambda: predict_run(run_dir, images, top=top))
     if as_json:
-        click.echo(json.dumps(results, indent=2))
+        say(json.dumps(results, indent=2))
         return
     for result in results:
         ranked = ", ".join(f"{name} {probability:.3f}" for name, probability in result["top"])
-        click.echo(f"{result['image']}: {ranked}")
+        say(f"{result['image']}: {ranked}")
 
 
 for _command in COMMANDS:  # draw, diff, fmt, runs: netdsl/cli_tools.py

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source, render, render_all
+from netdsl.terminal import printable
 
 
 def use_color(stream: object = None) -> bool:
@@ -18,12 +21,18 @@ def use_color(stream: object = None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
+def say(text: object = "", err: bool = False, nl: bool = True) -> None:
+    """click.echo of `printable(text)`: everything the commands print goes through here (or through
+    the diagnostics renderer, which escapes each piece itself and adds colour)."""
+    click.echo(printable(str(text)), err=err, nl=nl)
+
+
 def report_error(err: NetdslError) -> None:
     """Render every diagnostic of a NetdslError on stderr."""
     click.echo(render_all(err.diagnostics, err.source, color=use_color()), err=True)
     errors = sum(d.severity == "error" for d in err.diagnostics)
     if errors > 1:
-        click.echo(f"\n{errors} errors", err=True)
+        say(f"\n{errors} errors", err=True)
 
 
 def render_warnings(warnings: list[dict], source: Source) -> None:
@@ -49,7 +58,16 @@ OUTPUT_ERRORS = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, e
 
 class Group(click.Group):
     """netdsl's command group: click's, plus one clear error (exit 1) when the output cannot be
-    written (`netdsl check > /dev/full`), instead of a traceback from inside click.echo."""
+    written (`netdsl check > /dev/full`), instead of a traceback from inside click.echo, and
+    click's own usage errors escaped (they quote the user's arguments: `Path '\x1b[2J' does not exist`)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _escaped_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _escaped_usage_errors():  # the subcommand's arguments are parsed in here
+            return super().invoke(ctx)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -59,10 +77,19 @@ class Group(click.Group):
             said = err.strerror or str(err)
             message = f"cannot write the output: {said}" if err.errno in OUTPUT_ERRORS else said
             try:
-                click.echo(f"error: {message}" + (f": {err.filename}" if err.filename else ""), err=True)
+                say(f"error: {message}" + (f": {err.filename}" if err.filename else ""), err=True)
             except OSError:
                 pass  # stderr is gone too: the exit code still says it
             sys.exit(1)
+
+
+@contextlib.contextmanager
+def _escaped_usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except click.ClickException as err:
+        err.message = printable(err.message)
+        raise
 
 
 def _discard_stdout() -> None:

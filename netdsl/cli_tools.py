@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 import netdsl
-from netdsl.cli_base import parse_shape, report_error
+from netdsl.cli_base import parse_shape, report_error, say
 from netdsl.diagnostics import NetdslError
 from netdsl.draw import FORMATS, DrawUnavailable
 
@@ -33,12 +33,12 @@ def draw(spec: Path, output: Path, expand: bool, input_shape: str | None) -> Non
         report_error(err)
         sys.exit(1)
     except DrawUnavailable as err:
-        click.echo(f"error: netdsl draw needs Graphviz: {err}", err=True)
+        say(f"error: netdsl draw needs Graphviz: {err}", err=True)
         sys.exit(2)
     except OSError as err:
-        click.echo(f"error: cannot write {output}: {err.strerror or err}", err=True)
+        say(f"error: cannot write {output}: {err.strerror or err}", err=True)
         sys.exit(1)
-    click.echo(f"wrote {output}", err=True)
+    say(f"wrote {output}", err=True)
 
 
 @click.command()
@@ -64,7 +64,7 @@ def diff(a: Path, b: Path, as_json: bool, show_all: bool, input_shape: str | Non
     except NetdslError as err:
         report_error(err)
         sys.exit(1)
-    click.echo(result.to_json() if as_json else result.text(context=None if show_all else 1))
+    say(result.to_json() if as_json else result.text(context=None if show_all else 1))
 
 
 COMMANDS = (diff, draw)

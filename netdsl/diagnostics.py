@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from netdsl.ir import Span
+from netdsl.terminal import printable
 
 Severity = Literal["error", "warning"]
 
@@ -172,22 +173,13 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean '{best[0]}'?" if best else None
 
 
-_PICTURES = {**{code: 0x2400 + code for code in range(32) if code != 10}, ord("\t"): ord(" "), 0x7F: 0x2421}
-
-
-def visible(text: str) -> str:
-    """Text safe to print: control characters but the line break as their Unicode pictures (NUL -> U+2400),
-    one column each, so the caret below still lines up and no raw \r or escape reaches the terminal."""
-    return text.translate(_PICTURES)
-
-
 def render(diag: Diagnostic, source: Source | None, color: bool = False) -> str:
     """`file:line:col: error[CODE]: message`, then the source line with a caret under the span."""
     bold, red, yellow, blue, reset = ("\033[1m", "\033[31m", "\033[33m", "\033[34m", "\033[0m") if color else ("",) * 5
     tint = red if diag.severity == "error" else yellow
-    name = source.name if source else "<string>"
+    name = printable(source.name if source else "<string>", newlines=False)  # a file name can hold anything
     where = f"{name}:{diag.span.line}:{diag.span.column}" if diag.span else name
-    out = [f"{bold}{where}: {tint}{diag.severity}[{diag.code}]{reset}{bold}: {visible(diag.message)}{reset}"]
+    out = [f"{bold}{where}: {tint}{diag.severity}[{diag.code}]{reset}{bold}: {printable(diag.message)}{reset}"]
     if diag.span and source and source.text:  # no snippet for a file that could not be read
         text = source.line(diag.span.line)
         if len(text) > 200:  # keep the caret readable on huge one-line specs
@@ -201,12 +193,14 @@ def render(diag: Diagnostic, source: Source | None, color: bool = False) -> str:
             width = diag.span.end_column - diag.span.column
         caret_col = diag.span.column - 1 - offset
         width = max(1, min(width, max(1, len(text) - caret_col)))
-        out.append(f"{blue}{gutter}{reset}{visible(text)}")
+        # the caret is placed in the escaped line: a bidi mark before it is shown as six characters
+        caret_col, width = len(printable(text[:caret_col])), len(printable(text[caret_col : caret_col + width])) or 1
+        out.append(f"{blue}{gutter}{reset}{printable(text, newlines=False)}")
         out.append(f"{blue}{' ' * (len(gutter) - 2)}| {reset}{' ' * caret_col}{tint}{'^' * width}{reset}")
     for note in diag.notes:
-        out.append(f"  {blue}note:{reset} {visible(note)}")
+        out.append(f"  {blue}note:{reset} {printable(note)}")
     if diag.help:
-        out.append(f"  {blue}help:{reset} {visible(diag.help)}")
+        out.append(f"  {blue}help:{reset} {printable(diag.help)}")
     return "\n".join(out)
 
 

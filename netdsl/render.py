@@ -6,6 +6,7 @@ import html
 
 from netdsl.analysis import LayerReport, Report
 from netdsl.layers.base import ReceptiveField, fmt_shape
+from netdsl.terminal import printable
 
 
 def human_bytes(n: int) -> str:
@@ -80,6 +81,7 @@ def summary_table(report: Report, max_rows: int | None = None, spec_id: str | No
         name = f"{layer.name} ({layer.type})"
         if layer.type == "Add":
             name += " <- " + " + ".join(layer.inputs)
+        name = printable(name, newlines=False)  # escaped before the widths are measured
         field = _field(layer)
         params = f"{layer.params:,}"
         if layer.params and layer.non_trainable_params:
@@ -105,7 +107,7 @@ def summary_table(report: Report, max_rows: int | None = None, spec_id: str | No
 
     total_width = sum(widths) + 2 * (len(widths) - 1)
     title = f'Model: "{report.name}"' + (f"  ({report.file})" if report.file else "")
-    out = [title, "━" * total_width, line(headers), "━" * total_width]
+    out = [printable(title, newlines=False), "━" * total_width, line(headers), "━" * total_width]
     out += [line(r) for r in rows]
     out.append("━" * total_width)
     out.append(f" Total params: {report.total_params:,} ({human_bytes(report.param_bytes)})")

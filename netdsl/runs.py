@@ -30,6 +30,7 @@ from netdsl.ir import Network, TrainConfig
 from netdsl.safeio import check_regular, open_regular, read_bytes, read_text, reason
 from netdsl.spec import parse
 from netdsl.syntax import MAX_SOURCE_BYTES
+from netdsl.terminal import printable
 
 HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
@@ -312,7 +313,7 @@ class RunDir:
             axis.set_title(metric)
             axis.grid(alpha=0.3)
             axis.legend()
-        figure.suptitle(title)
+        figure.suptitle(printable(title, newlines=False))  # names from folders: no control characters
         figure.tight_layout()
         atomic_write(self.path / "curves.png", lambda temporary: figure.savefig(temporary, format="png", dpi=100))
         plt.close(figure)
