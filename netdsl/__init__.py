@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,17 +17,19 @@ from netdsl import draw as _draw_module
 from netdsl import layers as _layers  # noqa: F401  (registers the layer kinds)
 from netdsl import transfer
 from netdsl.analysis import LayerReport, Report
-from netdsl.diagnostics import Diagnostic, NetdslError
-from netdsl.ir import Network
+from netdsl.diagnostics import Diagnostic, NetdslError, Source
+from netdsl.ir import Budget, Network
 from netdsl.spec import SpecLike, as_network, load, parse
 from netdsl.verify import Verification
 
 if TYPE_CHECKING:
     import keras
 
+    from netdsl.budgets import BudgetResult
+
 __all__ = [
     "Diagnostic", "LayerReport", "NetdslError", "Network", "Report", "Verification", "analyze", "as_network",
-    "build_model", "check", "diff", "draw", "emit", "load", "parse", "spec_id", "verify",
+    "build_model", "check", "check_budgets", "diff", "draw", "emit", "load", "parse", "spec_id", "verify",
 ]  # fmt: skip
 __version__ = "0.1.0"
 
@@ -67,6 +69,34 @@ def diff(a: SpecLike, b: SpecLike, input_shape: tuple[int, ...] | None = None) -
     return _diff_module.diff_reports(*reports, *(_spec_id(net) for net in nets))
 
 
+def check_budgets(
+    spec: SpecLike, budgets: Sequence[str | Budget] = (), input_shape: tuple[int, ...] | None = None
+) -> list[BudgetResult]:
+    """The spec's `assert` budgets and `budgets` (`"params < 1M"`, as `--assert` takes them), measured;
+    raises NetdslError (E701 for each one not met, E702 for one not understood)."""
+    from netdsl.budgets import BudgetError, enforce, parse_budget
+
+    net = as_network(spec, input_shape)
+    source = Source(net.source, net.file or "<string>")
+    extra = []
+    for budget in budgets:
+        try:
+            extra.append(parse_budget(budget) if isinstance(budget, str) else budget)
+        except BudgetError as err:
+            raise NetdslError([Diagnostic("E702", str(err), None, help=err.help)], source) from None
+    if not (net.budgets or extra):
+        return []  # nothing to measure: a spec without an input may still get one from its data
+    if net.input_shape is None:
+        raise NetdslError([Diagnostic("E702", "budgets are measured on an input shape; the spec has none",
+                                      (net.budgets[0].span if net.budgets else None),
+                                      help="start the spec with `input HxWxC`")], source)  # fmt: skip
+    try:
+        return enforce(analyze(net), (*net.budgets, *extra))
+    except NetdslError as err:
+        err.source = source
+        raise
+
+
 def spec_id(spec: SpecLike, input_shape: tuple[int, ...] | None = None) -> str:
     """The spec id: 12 hex digits naming the architecture; layout, comments and loop-variable names
     do not change it, any layer or argument does (netdsl/specid.py says exactly what is hashed)."""
@@ -104,9 +134,12 @@ def build_model(spec: SpecLike, **kwargs: Any) -> keras.Model:
 __all__ += ["evaluate", "predict", "train"]
 
 
-def train(spec: SpecLike | None = None, data: str | None = None, **options: Any) -> Any:
+def train(spec: SpecLike | None = None, data: str | None = None, budgets: Sequence[str] = (), **options: Any) -> Any:
     """Train a spec (path, text or Network) on `data` (default: the built-in synthetic images) and
-    write a run directory; returns a TrainResult. Options: see `netdsl.trainer.train`."""
+    write a run directory; returns a TrainResult. Options: see `netdsl.trainer.train`. The spec's
+    `assert` budgets and `budgets` (`"params < 1M"`) must hold: checked before Keras is imported."""
+    if spec is not None:
+        check_budgets(spec, budgets)
     from netdsl.trainer import train as _train
 
     return _train(spec, data, **options)

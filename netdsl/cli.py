@@ -18,7 +18,18 @@ import click
 from pydantic.fields import FieldInfo
 
 import netdsl
-from netdsl.cli_base import Group, parse_shape, render_warnings, report_error, say, use_color
+from netdsl.budgets import Budget, failures, measure, to_dicts
+from netdsl.budgets import summary as budget_summary
+from netdsl.cli_base import (
+    ASSERT_HELP,
+    Group,
+    parse_budgets,
+    parse_shape,
+    render_warnings,
+    report_error,
+    say,
+    use_color,
+)
 from netdsl.cli_tools import COMMANDS
 from netdsl.diagnostics import CODES, NetdslError, Source, render_all
 from netdsl.diagnostics import explain as explain_code
@@ -39,7 +50,11 @@ def main() -> None:
 @click.option("--max-rows", type=click.IntRange(min=2), default=200, show_default=True,
               help="Rows of the table to show for very deep networks.")  # fmt: skip
 @click.option("--verify", is_flag=True, help="Also build the model with Keras and compare every layer (loads Keras).")
-def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_rows: int, verify: bool) -> None:
+@click.option("--assert", "budgets", multiple=True, metavar="BUDGET", callback=parse_budgets, help=ASSERT_HELP)
+def check(
+    files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_rows: int, verify: bool,
+    budgets: tuple[Budget, ...],
+) -> None:  # fmt: skip
     """Analyze specs: per-layer shapes, parameters, MACs and receptive fields. Never loads TensorFlow
     (unless --verify asks to build the model with Keras and compare)."""
     # A big spec allocates millions of small objects that form no cycles; Python's cyclic collector
@@ -50,7 +65,7 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
     gc.set_threshold(100_000, 50, 100)
     shape = parse_shape(input_shape)
     reports, failed = [], False
-    spec_ids: list[str] = []
+    extras: list[dict] = []  # per report: its spec id and budgets, for --json
     verifications: dict[int, dict] = {}
     for file in files:
         try:  # load once: the table, the warnings' source lines and --verify all use this network
@@ -62,11 +77,17 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
             continue
         identity = netdsl.spec_id(net)
         reports.append(report)
-        spec_ids.append(identity)
         source = Source(net.source, str(file))
+        measured = measure(report, (*net.budgets, *budgets))
+        extras.append({"spec_id": identity, **({"budgets": to_dicts(measured)} if measured else {})})
         if not as_json:
             say(summary_table(report, max_rows=max_rows, spec_id=identity))
+            if measured:
+                say(budget_summary(measured))
             render_warnings(report.warnings, source)
+        if failures(measured):
+            report_error(NetdslError(failures(measured), source))
+            failed = True
         if verify:
             verified = verify_against_keras(net, source, quiet=as_json)
             verifications[len(reports) - 1] = verified.to_dict()
@@ -75,7 +96,7 @@ def check(files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_r
             say()
     if as_json and reports:
         data = [
-            {**r.to_dict(), "spec_id": spec_ids[i], **({"verify": verifications[i]} if i in verifications else {})}
+            {**r.to_dict(), **extras[i], **({"verify": verifications[i]} if i in verifications else {})}
             for i, r in enumerate(reports)
         ]
         say(json.dumps(data[0] if len(files) == 1 else data, indent=2))
@@ -264,8 +285,9 @@ def _run_library(call: Callable[[], T]) -> T:
 @click.option("--no-augment", is_flag=True, help="Turn off every augmentation of the spec.")
 @click.option("--max-images", type=click.IntRange(min=1), help="Use at most N images of each split (quick runs).")
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress.")
+@click.option("--assert", "budgets", multiple=True, metavar="BUDGET", callback=parse_budgets, help=ASSERT_HELP)
 def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | None, max_images: int | None,
-          quiet: bool, no_augment: bool, **options: Any) -> None:  # fmt: skip
+          quiet: bool, no_augment: bool, budgets: tuple[Budget, ...], **options: Any) -> None:  # fmt: skip
     """Train SPEC and write a run directory: spec, config, weights, history.csv, metrics.json, curves.png.
 
     The spec's `train`/`augment` lines are the defaults; every option here overrides them."""
@@ -275,12 +297,14 @@ def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | 
     if no_augment:
         augment = Augment().model_dump()  # every field off
     given = {k: v for k, v in options.items() if v is not None}
-    if resume is not None and (spec is not None or given or augment or data or out or max_images):
+    if resume is not None and (spec is not None or given or augment or data or out or max_images or budgets):
         raise click.UsageError("--resume continues a run with its own spec, data and settings; give only RUN_DIR")
     if resume is None and spec is None:
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
     from netdsl.trainer import train as train_run
 
+    if spec is not None:  # budgets first: an architecture over budget is refused before Keras loads
+        _run_library(lambda: netdsl.check_budgets(spec, budgets))
     _run_library(
         lambda: train_run(
             spec, data, out=out, resume=resume, max_images=max_images, echo=say,

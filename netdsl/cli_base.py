@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from netdsl.budgets import Budget, BudgetError, parse_budget
 from netdsl.diagnostics import Diagnostic, NetdslError, Source, render, render_all
 from netdsl.terminal import printable
 
@@ -100,3 +101,19 @@ def _discard_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError, AttributeError):
         pass
+
+
+def parse_budgets(ctx: click.Context, param: click.Parameter, texts: tuple[str, ...]) -> tuple[Budget, ...]:
+    """`--assert 'params < 1M'` (repeatable) -> Budgets; click's BadParameter (exit 2) for a bad one."""
+    budgets = []
+    for text in texts:
+        try:
+            budgets.append(parse_budget(text))
+        except BudgetError as err:
+            raise click.BadParameter(f"{err}" + (f" ({err.help})" if err.help else ""), param_hint="--assert") from None
+    return tuple(budgets)
+
+
+ASSERT_HELP = (
+    "A budget that must hold, e.g. 'params < 1M', 'macs <= 300M', 'rf >= 32', 'activations < 64MB' (repeatable)."
+)

@@ -62,6 +62,8 @@ CODES: dict[str, str] = {
     "E510": "ImageNet weights cannot be downloaded",
     "E511": "weights file missing or of another architecture",
     "E601": "the analyzer and Keras disagree (netdsl check --verify)",
+    "E701": "budget not met",
+    "E702": "invalid budget",
 }
 
 

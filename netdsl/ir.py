@@ -195,6 +195,18 @@ class TrainConfig(BaseModel):
     phases: tuple[PhaseConfig, ...] = ()  # `phase` lines, run in order by one `netdsl train`; () is one phase
 
 
+class Budget(BaseModel):
+    """`assert params < 2M`: a metric, a comparison and a limit in the metric's unit (a count, bytes or
+    pixels); netdsl/budgets.py measures it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    metric: str
+    op: Literal["<", "<=", ">", ">=", "=="]
+    limit: int
+    text: str  # as written, for messages
+    span: Span | None = None  # None for a budget given on the command line
+
+
 class Network(BaseModel):
     """A lowered program: input shape, a flat list of layers, training defaults."""
 
@@ -206,6 +218,7 @@ class Network(BaseModel):
     name: str = "model"
     file: str | None = None
     source: str = Field("", repr=False)  # the spec's text, for messages and for run directories
+    budgets: tuple[Budget, ...] = ()  # `assert ...` lines: checked by `netdsl check` and before training
 
     def with_input(self, shape: tuple[int, ...]) -> Network:
         """A copy with another input shape (`netdsl check --input`)."""
