@@ -145,6 +145,9 @@ class ShapeGraph:
         """A whole keras.applications backbone: replay its layers, each under its own Keras name."""
         return application.replay(x, self.call, x.shape)
 
+    def shape(self, x: Node) -> Shape:
+        return x.shape
+
     def call(self, op: Op, *inputs: Node, name: str | None = None) -> Node:
         layer = self.layer
         span = layer.span if layer else None

@@ -55,6 +55,9 @@ class KerasGraph:
         """A whole backbone, built by keras.applications on `x`: its layers join the model one by one."""
         return application.to_keras(self.keras, x)
 
+    def shape(self, x: Any) -> tuple[int, ...]:
+        return tuple(x.shape[1:])
+
     def call(self, op: Op, *inputs: Any) -> Any:
         name = self.namer(op.prefix)
         if self.layer is not None:

@@ -50,6 +50,7 @@ CODES: dict[str, str] = {
     "E312": "pretrained is not the first layer",
     "E313": "a run cannot be used as a backbone",
     "E314": "runs name each other as backbones in a cycle",
+    "E320": "layer arguments do not fit the input",
     "E501": "cannot read the data",
     "E502": "no images found",
     "E503": "corrupt image",

@@ -21,11 +21,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netdsl.analysis import analyze
+from netdsl.analysis import Node, ShapeGraph, analyze
 from netdsl.compile import model_name
 from netdsl.diagnostics import NetdslError, Source
 from netdsl.ir import Command, Layer, Network, Repeat, Statement
-from netdsl.layers.base import Code, Op, fmt_shape
+from netdsl.layers.base import Code, Op, Shape, fmt_shape
 from netdsl.layers.pretrained import Application, Freezing
 from netdsl.syntax import parse_surface
 
@@ -46,25 +46,41 @@ class OpCall:
 
 
 class TraceGraph:
-    """A Graph whose tensors are op indices: records a layer's ops and their wiring."""
+    """A Graph whose tensors are op indices: records a layer's ops and their wiring. A ShapeGraph runs
+    alongside, so rank-generic layers (`conv` on a sequence is Conv1D) see their inputs' shapes."""
 
-    def __init__(self) -> None:
+    def __init__(self, shapes: ShapeGraph, x: Node) -> None:
         self.calls: list[OpCall] = []
+        self.shapes = shapes
+        self.nodes: dict[int, Node] = {-1: x}
+
+    def shape(self, x: int) -> Shape:
+        return self.nodes[x].shape
 
     def call(self, op: Op, *inputs: int) -> int:
         self.calls.append(OpCall(op, tuple(inputs)))
+        self.nodes[len(self.calls) - 1] = self.shapes.call(op, *(self.nodes[i] for i in inputs))
         return len(self.calls) - 1
 
     def application(self, application: Application, x: int) -> int:
         """A keras.applications backbone: one call that builds it on the tensor (see ApplicationSourceOp)."""
-        return self.call(application.source_op(), x)
+        self.calls.append(OpCall(application.source_op(), (x,)))
+        self.nodes[len(self.calls) - 1] = self.shapes.application(application, self.nodes[x])
+        return len(self.calls) - 1
 
 
-def trace(layer: Layer) -> tuple[OpCall, ...]:
-    """The ops one layer stands for, in order."""
-    graph = TraceGraph()
-    layer.apply(-1, graph)
-    return tuple(graph.calls)
+def trace_all(net: Network) -> list[tuple[OpCall, ...]]:
+    """The ops each layer of `net` stands for, in order (the spec has been analyzed, so shapes are valid)."""
+    shapes = ShapeGraph(lambda index, name: True)
+    node = shapes.input(net.input_shape or (), net.input_span)
+    traces = []
+    for layer in net.layers:
+        shapes.layer = layer
+        graph = TraceGraph(shapes, node)
+        layer.apply(-1, graph)
+        traces.append(tuple(graph.calls))
+        node = graph.nodes[len(graph.calls) - 1]
+    return traces
 
 
 def _is_opaque(op: Op) -> bool:
@@ -199,6 +215,7 @@ class Call:
     command: Command | None
     layer: Layer
     env: dict[str, Any]
+    index: int  # the layer's position in the network
 
 
 @dataclass
@@ -237,7 +254,7 @@ def expand(statements: Iterable[Statement], env: dict[str, Any], layers: list[La
                 loop.iterations += [expand(statement.body, inner, layers, cursor) for _ in range(count)]
             out.append(loop)
         elif cursor[0] < len(layers) and layers[cursor[0]].span == statement.span:
-            out.append(Call(statement, layers[cursor[0]], env))
+            out.append(Call(statement, layers[cursor[0]], env, cursor[0]))
             cursor[0] += 1
     return out
 
@@ -245,9 +262,10 @@ def expand(statements: Iterable[Statement], env: dict[str, Any], layers: list[La
 class Emitter:
     """Writes the module's `build_model` body from the executions of the program."""
 
-    def __init__(self, helpers: dict[tuple, Helper], keys: dict[int, tuple]) -> None:
+    def __init__(self, helpers: dict[tuple, Helper], keys: list[tuple], traces: list[tuple[OpCall, ...]]) -> None:
         self.helpers = helpers
-        self.keys = keys  # id(layer) -> its helper key
+        self.keys = keys  # per layer index: its helper key
+        self.traces = traces  # per layer index: its ops
 
     def value(self, values: list[Any], envs: list[dict[str, Any]], scope: dict[str, str], mentioned: set[str]) -> str:
         """A constant, or the loop variable every execution's value equals (preferring ones the spec names)."""
@@ -265,10 +283,10 @@ class Emitter:
     def call(self, calls: list[Call], scope: dict[str, str]) -> list[str]:
         """The line(s) for one layer statement executed as `calls`."""
         first = calls[0]
-        key = self.keys[id(first.layer)]
-        if any(self.keys[id(c.layer)] != key for c in calls):
+        key = self.keys[first.index]
+        if any(self.keys[c.index] != key for c in calls):
             raise _Inexpressible
-        traces = [trace(c.layer) for c in calls]
+        traces = [self.traces[c.index] for c in calls]
         envs = [c.env for c in calls]
         mentioned = {str(a.value) for a in first.command.args} if first.command else set()
 
@@ -376,7 +394,7 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
     report = analyze(net, freeze.trainable if freeze is not None else None)
     source = Source(net.source, net.file or "<string>")
     layers = list(net.layers)
-    traces = [trace(layer) for layer in layers]
+    traces = trace_all(net)
     try:
         statements = parse_surface(source) if net.source else []
         cursor = [0]
@@ -384,12 +402,12 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
         if cursor[0] != len(layers):
             raise _Misaligned
     except (NetdslError, _Misaligned):  # no usable source (e.g. a Network built in Python): no loops
-        program = [Call(None, layer, {}) for layer in layers]
+        program = [Call(None, layer, {}, index) for index, layer in enumerate(layers)]
     commands = _commands(program)
 
     helpers = make_helpers(layers, traces, lambda layer: _statement_text(source, commands.get(id(layer)), layer))
-    keys = {id(layer): (layer.kind, signature(calls)) for layer, calls in zip(layers, traces)}
-    body = Emitter(helpers, keys).block([program], {}) if program else []
+    keys = [(layer.kind, signature(calls)) for layer, calls in zip(layers, traces)]
+    body = Emitter(helpers, keys, traces).block([program], {}) if program else []
 
     title = f"{net.name}: the Keras model of {net.file}" if net.file else f"{net.name}: a Keras model"
     trainable = f"{report.trainable_params:,} trainable" if report.non_trainable_params else "all trainable"
@@ -453,4 +471,4 @@ def _commands(program: list[Call | Loop]) -> dict[int, Command | None]:
     return found
 
 
-__all__ = ["Code", "emit_network", "trace"]
+__all__ = ["Code", "emit_network", "trace_all"]

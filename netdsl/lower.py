@@ -110,7 +110,9 @@ class _Lowering:
         positional = list(syntax.positional)
         sequence_field, sequence_words = syntax.sequence or ("", frozenset())
         sequence: list[str] = []
+        options: dict[int, list[Argument]] = {}  # sequence item -> the `key=value` written right after it
         ok = True
+        open_item: int | None = None  # the sequence item that options written right after it belong to
 
         def put(field: str, value: Any, span: Span) -> bool:
             if field in values:
@@ -124,6 +126,11 @@ class _Lowering:
         keywords = [f for f in fields if f not in ("kind", "span", sequence_field)]
         for arg in args:
             value = self.resolve(arg, env)
+            key = syntax.aliases.get(arg.key, arg.key) if arg.key is not None else None
+            if open_item is not None and arg.op == "=" and key not in keywords:
+                options[open_item].append(arg)  # `conv 32 bn momentum=.9`: the bn's own option
+                continue
+            open_item = None
             if arg.key is not None:
                 field = syntax.aliases.get(arg.key, arg.key)
                 if arg.op == "<" and field not in syntax.below:
@@ -145,6 +152,8 @@ class _Lowering:
                     ok &= put(field, flag_value, arg.span)
                 elif value in sequence_words:
                     sequence.append(value)
+                    open_item = len(sequence) - 1
+                    options[open_item] = []
                 elif match and match.group(1) in syntax.prefixed:
                     numbers = tuple(int(n) for n in match.group(2).split("x"))
                     ok &= put(syntax.prefixed[match.group(1)], numbers[0] if len(numbers) == 1 else numbers, arg.span)
@@ -158,8 +167,23 @@ class _Lowering:
                 self.error("E202", f"{word}: unexpected value '{arg.text()}' (positional arguments: {taken})", arg.span)
                 ok = False
         if sequence:
-            values[sequence_field] = tuple(sequence)
+            steps = [self.step(word, item, options.get(i), env) if options.get(i) else item
+                     for i, item in enumerate(sequence)]  # fmt: skip
+            ok &= None not in steps
+            values[sequence_field] = tuple(steps)
         return (values, spans) if ok else None
+
+    def step(self, word: str, item: str, args: list[Argument], env: dict[str, Any]) -> Layer | None:
+        """A post-op word with options (`bn momentum=.9` after a conv): the node of that word's own layer
+        class (BatchNorm, Activation), bound and validated by its syntax; None after an error."""
+        cls = WORDS[item]
+        where = f"{word}: {item}"
+        bound = self.bind(where, cls.syntax, list(cls.model_fields), args, env)
+        if bound is None:
+            return None
+        values, spans = bound
+        data = {**cls.from_word(item), **values, "span": args[0].span}
+        return self.validate(where, cls, data, spans, args[0].span, cls.syntax.example)  # type: ignore[return-value]
 
     def unknown_word(
         self,
@@ -387,9 +411,9 @@ def _expectation(item: Any, integral: bool) -> str:
         "bool_type": "must be true or false",
         "bool_parsing": "must be true or false",
         "literal_error": "must be {expected}",
-        "tuple_type": "must be a number or a pair such as 3x5",
-        "too_long": "must be a number or a pair such as 3x5",
-        "too_short": "must be a number or a pair such as 3x5",
+        "tuple_type": "must be a number or one size per axis such as 3x5",
+        "too_long": "must be a number or one size per axis such as 3x5",
+        "too_short": "must be a number or one size per axis such as 3x5",
     }
     if kind in table:
         return table[kind].format(**{k: v for k, v in ctx.items()}) if ctx else table[kind]

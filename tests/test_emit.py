@@ -97,6 +97,11 @@ LOOPS = {
     ),
     # repeat 0 emits nothing; directives inside the program are not layers
     "empty repeat": ("input 3x3x1\nrepeat 0 [conv 3]\nconv 2 valid\ntrain lr=0.1\nflatten", ["padding='valid'"]),
+    # rank-generic words on a sequence, post-ops with options, a helper per repeated structure
+    "sequence layers": (
+        "input 64x8\nrepeat [conv w k3 relu; sepconv w k3 bn momentum=0.9; maxpool 2] for w in 8, 16\ngmp\ndense 2",
+        ["layers.Conv1D(", "layers.SeparableConv1D(", "momentum=0.9", "layers.MaxPooling1D(", "for w in (8, 16):"],
+    ),
     # dense on a 4-D tensor, odd sizes, every pooling kind
     "pools": (
         "input 7x5x2\nmaxpool k3 s1 same\navgpool 2\ndense 3 tanh bn\nmaxpool k1x2 s2x1\ngap\nsoftmax",

@@ -39,6 +39,7 @@ CATALOGUE: list[tuple[str, str, str]] = [
     ("E303", "input 8x8x3\nrepeat 4 [conv 8 k3 s2 valid]\n", "t.net:2:11: error[E303]: conv: conv2d with kernel 3x3 and 'valid' padding shrinks (None, 1, 1, 8) to nothing"),
     ("E304", "input 8x8x3\nconv 16 k3\nres 8\n", "t.net:3:1: error[E304]: res: the residual add's two inputs have different shapes"),
     ("E305", "input 8x8x3\n", "t.net:1:1: error[E305]: the network has no layers"),
+    ("E320", "input 100x16\nconv 8 k3x5\n", "t.net:2:1: error[E320]: conv: conv1d kernel 3x5 has 2 sizes, but the input (None, 100, 16) has 1 spatial axis"),
     ("W401", "input 784\ndense 10 softmax\ndense 5\n", "t.net:3:1: warning[W401]: dense comes after the final softmax/sigmoid"),
     ("W402", "input 8x8x3\nconv 8 k3\ndense 10 softmax\n", "t.net:3:1: warning[W402]: dense on the unpooled (None, 8, 8, 8) acts on the last axis only"),
     ("W403", "input 784\ndropout .2\ndense 10 softmax\n", "t.net:2:1: warning[W403]: dropout is the very first layer: it acts on the raw input"),

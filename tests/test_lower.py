@@ -19,14 +19,19 @@ def error_of(text: str) -> str:
 def test_conv_options_bind_to_fields() -> None:
     (conv,) = netdsl.parse("input 32x32x3\nconv 20 k3x5 s2 valid nobias l2=1e-6 relu bn").layers
     assert isinstance(conv, Conv)
-    assert (conv.filters, conv.kernel, conv.stride, conv.padding) == (20, (3, 5), (2, 2), "valid")
+    assert (conv.filters, conv.kernel, conv.stride, conv.padding) == (
+        20,
+        (3, 5),
+        (2,),
+        "valid",
+    )  # k3 is (3,): every axis
     assert (conv.bias, conv.l2, conv.post) == (False, 1e-6, ("relu", "bn"))
     assert conv.span is not None and (conv.span.line, conv.span.column) == (2, 1)
 
 
 def test_keyword_aliases_and_defaults() -> None:
     (conv,) = netdsl.parse("conv filters=8 kernel_size=5 strides=1 use_bias=false").layers
-    assert (conv.filters, conv.kernel, conv.stride, conv.bias, conv.padding) == (8, (5, 5), (1, 1), False, "same")
+    assert (conv.filters, conv.kernel, conv.stride, conv.bias, conv.padding) == (8, (5,), (1,), False, "same")
 
 
 def test_post_ops_keep_the_written_order() -> None:
@@ -37,7 +42,7 @@ def test_post_ops_keep_the_written_order() -> None:
 def test_res_defaults_are_the_seeds_reslayer() -> None:
     (res,) = netdsl.parse("res 20").layers
     assert isinstance(res, Res)
-    assert (res.kernel, res.bias, res.l2, res.post) == ((3, 3), False, 1e-6, ("relu", "bn"))
+    assert (res.kernel, res.bias, res.l2, res.post) == ((3,), False, 1e-6, ("relu", "bn"))
 
 
 def test_standalone_activation() -> None:
@@ -101,7 +106,10 @@ def test_unknown_kind_in_json_lists_the_valid_kinds() -> None:
         ("conv 2.5", "error[E201]: conv: filters must be a whole number, got 2.5"),
         ("conv 10 s0", "t.net:1:9: error[E201]: conv: stride must be a positive integer, got 0"),
         ("conv 10 k0", "error[E201]: conv: kernel must be a positive integer, got 0"),
-        ("conv 10 k1x2x3", "error[E201]: conv: kernel must be a number or a pair such as 3x5, got 1x2x3"),
+        (
+            "conv 10 k1x2x3x4",
+            "error[E201]: conv: kernel must be a number or one size per axis such as 3x5, got 1x2x3x4",
+        ),
         ("conv 10 padding=full", "error[E201]: conv: padding must be 'same' or 'valid', got full"),
         ("dense 0", "error[E201]: dense: units must be a positive integer, got 0"),
         ("dense 10 bias=maybe", "error[E201]: dense: bias must be true or false, got maybe"),
@@ -113,6 +121,16 @@ def test_unknown_kind_in_json_lists_the_valid_kinds() -> None:
             "error[E202]: conv: unknown argument 'rleu'\n1 | conv 10 rleu\n  |         ^^^^\n  help: did you mean 'relu'?",
         ),
         ("conv 10 kernal=3", "error[E202]: conv has no argument 'kernal'"),
+        # options written after a post-op word belong to it, and are checked by its own layer class
+        ("conv 10 bn momentum=1.5", "t.net:1:12: error[E201]: conv: bn: momentum must be less than 1.0, got 1.5"),
+        ("conv 10 relu momentum=.9", "t.net:1:14: error[E202]: conv: relu has no argument 'momentum'"),
+        ("conv 10 bn moment=.9", "error[E202]: conv: bn has no argument 'moment'\n1 | conv 10 bn moment=.9"),
+        (
+            "conv 10 relu alpha=.1",
+            "error[E201]: conv: relu: alpha applies to leaky_relu and elu only, not to relu, got 0.1",
+        ),
+        ("leaky_relu alpha=-1", "error[E201]: leaky_relu: alpha must be at least 0 (Keras's LeakyReLU refuses"),
+        ("dense 10 kernal=3", "error[E202]: dense has no argument 'kernal'"),
         ("conv 10 20", "error[E202]: conv: unexpected value '20' (positional arguments: filters)"),
         ("gmp 3", "error[E202]: gmp: unexpected value '3' (positional arguments: none)"),
         ("conv 10 freeze<3", "error[E202]: conv takes no 'freeze<...' argument"),

@@ -6,7 +6,7 @@ TensorFlow, and the compiler builds the real thing with `keras.applications`. Ea
 the backbone's layers in `model.layers` order (the order `freeze<N` counts in) with the configuration
 their shape and parameter rules need and their inbound layers; `python -m netdsl.backbones.generate`
 rewrites the files from the installed Keras, and a test checks they are current. Replaying a file calls
-the same ops (`Conv2DOp`, `BatchNormOp`, ...) that netdsl's own layers use, so every shape rule is the
+the same ops (`ConvOp`, `BatchNormOp`, ...) that netdsl's own layers use, so every shape rule is the
 one the rest of netdsl is tested with.
 """
 
@@ -21,12 +21,12 @@ from typing import Any, Literal
 
 from netdsl.layers.activation import ActivationOp, ReLUOp
 from netdsl.layers.base import Op, per_axis
-from netdsl.layers.conv import Conv2DOp
-from netdsl.layers.depthwise import DepthwiseConv2DOp
+from netdsl.layers.conv import ConvOp
+from netdsl.layers.depthwise import DepthwiseConvOp
 from netdsl.layers.merge import AddOp
 from netdsl.layers.norm import BatchNormOp
-from netdsl.layers.padding import ZeroPadding2DOp
-from netdsl.layers.pooling import Pool2DOp
+from netdsl.layers.padding import ZeroPaddingOp
+from netdsl.layers.pooling import PoolOp
 
 DIRECTORY = Path(__file__).resolve().parent
 
@@ -61,16 +61,21 @@ def _pair(value: Any) -> tuple[int, ...]:
 # Keras class -> the netdsl op with the same shape and parameter rules (a table, as sqlglot dispatches).
 OPS: dict[str, Callable[[dict], Op]] = {
     "Conv2D": lambda c: _conv(c),
-    "DepthwiseConv2D": lambda c: DepthwiseConv2DOp(
-        _pair(c["kernel_size"]), _pair(c["strides"]), c["padding"], c["use_bias"], c["depth_multiplier"]
+    "DepthwiseConv2D": lambda c: DepthwiseConvOp(
+        _pair(c["kernel_size"]),
+        _pair(c["strides"]),
+        c["padding"],
+        c["use_bias"],
+        c["depth_multiplier"],
+        _pair(c.get("dilation_rate", 1)),
     ),
     "BatchNormalization": lambda c: _batch_norm(c),
     "Activation": lambda c: ActivationOp(c["activation"]),
     "ReLU": lambda c: ReLUOp(c["max_value"], c["negative_slope"], c["threshold"]),
     "ZeroPadding2D": lambda c: (
-        ZeroPadding2DOp(correct=c["correct"]) if "correct" in c else ZeroPadding2DOp(tuple(map(tuple, c["padding"])))
+        ZeroPaddingOp(correct=c["correct"]) if "correct" in c else ZeroPaddingOp(tuple(map(tuple, c["padding"])))
     ),  # type: ignore[arg-type]
-    "MaxPooling2D": lambda c: Pool2DOp("max", _pair(c["pool_size"]), _pair(c["strides"]), c["padding"]),
+    "MaxPooling2D": lambda c: PoolOp("max", _pair(c["pool_size"]), _pair(c["strides"]), c["padding"]),
     "Add": lambda c: AddOp(),
 }
 
@@ -82,11 +87,10 @@ def _batch_norm(config: dict) -> Op:
 
 
 def _conv(config: dict) -> Op:
-    if _pair(config["dilation_rate"]) != (1, 1) or config["groups"] != 1:
-        raise ValueError("dilated or grouped Conv2D: netdsl's Conv2DOp has no rule for it")
-    return Conv2DOp(
-        config["filters"], _pair(config["kernel_size"]), _pair(config["strides"]), config["padding"], config["use_bias"]
-    )
+    return ConvOp(
+        config["filters"], _pair(config["kernel_size"]), _pair(config["strides"]), config["padding"],
+        config["use_bias"], dilation=_pair(config["dilation_rate"]), groups=config["groups"],
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,16 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from netdsl import ir
-from netdsl.layers import activation, conv, dense, norm, pooling, pretrained  # noqa: F401  (registration)
+from netdsl.layers import (  # noqa: F401  (registration)
+    activation,
+    conv,
+    dense,
+    depthwise,
+    norm,
+    pooling,
+    pretrained,
+    transpose,
+)  # fmt: skip
 
 AnyLayer = Annotated[Union[tuple(ir.REGISTRY.values())], Field(discriminator="kind")]  # type: ignore[valid-type]
 ir.Network.model_rebuild(_types_namespace={"AnyLayer": AnyLayer})

@@ -1,13 +1,16 @@
-"""Activations: as a layer of their own (`relu`) and as post-ops of conv/dense (`conv 10 relu bn`)."""
+"""Activations: as a layer of their own (`relu`, `leaky_relu alpha=.1`, `prelu`) and as post-ops of
+conv/dense (`conv 10 relu bn`, `conv 10 bn momentum=.9 leaky_relu alpha=.1`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import Field, ValidationInfo, field_validator
 
 from netdsl.ir import Layer
-from netdsl.layers.base import Graph, Op, Shape, Syntax, Tensor
-from netdsl.layers.norm import BatchNormOp
+from netdsl.layers.base import ElementWise, Graph, Op, Shape, Syntax, Tensor, Weight
+from netdsl.layers.norm import BatchNorm, BatchNormOp
 
 # Element-wise activations that exist in keras.activations (Keras 3) and need no arguments.
 ACTIVATIONS: tuple[str, ...] = (
@@ -22,22 +25,22 @@ POST_WORDS = frozenset((*ACTIVATIONS, "bn"))
 PostWord = Literal[(*ACTIVATIONS, "bn")]  # type: ignore[valid-type]
 """The type of one such word in a layer's `post` field (a word, not an op: `apply_post` makes the ops)."""
 
+WITH_ALPHA = ("leaky_relu", "elu")
+"""Activations with a parameter: written `leaky_relu alpha=.1`, they become Keras's LeakyReLU / ELU layers."""
+
 
 @dataclass(frozen=True)
-class ActivationOp(Op):
+class ActivationOp(ElementWise):
     function: str
     keras_class: ClassVar[str] = "Activation"
     prefix: ClassVar[str] = "activation"
-
-    def output_shape(self, *inputs: Shape) -> Shape:
-        return inputs[0]
 
     def keras_args(self) -> dict[str, Any]:
         return {"activation": self.function}
 
 
 @dataclass(frozen=True)
-class ReLUOp(Op):
+class ReLUOp(ElementWise):
     """Keras's `ReLU` layer, whose arguments `Activation('relu')` lacks: MobileNetV2's ReLU6 is `ReLU(6.0)`."""
 
     max_value: float | None = None
@@ -46,40 +49,68 @@ class ReLUOp(Op):
     keras_class: ClassVar[str] = "ReLU"
     prefix: ClassVar[str] = "re_lu"
 
-    def output_shape(self, *inputs: Shape) -> Shape:
-        return inputs[0]
-
     def keras_args(self) -> dict[str, Any]:
         defaults = ReLUOp()
         return {key: getattr(self, key) for key in ("max_value", "negative_slope", "threshold")
                 if getattr(self, key) != getattr(defaults, key)}  # fmt: skip
 
 
-def apply_post(graph: Graph, x: Tensor, post: tuple[str, ...]) -> Tensor:
-    """Apply a conv/dense's trailing activations and batch norms, in the order written."""
-    for word in post:
-        x = graph.call(BatchNormOp() if word == "bn" else ActivationOp(word), x)
-    return x
+@dataclass(frozen=True)
+class LeakyReLUOp(ElementWise):
+    """Keras LeakyReLU (its default slope is 0.3, unlike `Activation('leaky_relu')`'s 0.2)."""
+
+    negative_slope: float
+    keras_class: ClassVar[str] = "LeakyReLU"
+    prefix: ClassVar[str] = "leaky_re_lu"
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"negative_slope": self.negative_slope}
 
 
-def final_activation(post: tuple[str, ...]) -> str | None:
-    """The activation a conv/dense's trailing words end in (batch norms rescale, they do not activate)."""
-    functions = [word for word in post if word != "bn"]
-    return functions[-1] if functions else None
+@dataclass(frozen=True)
+class ELUOp(ElementWise):
+    alpha: float
+    keras_class: ClassVar[str] = "ELU"
+    prefix: ClassVar[str] = "elu"
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+def activation_op(function: str, alpha: float | None = None) -> Op:
+    """The Keras layer for an activation word: `relu6` is ReLU(max_value=6) as keras.applications writes
+    it; `leaky_relu`/`elu` with an alpha are the LeakyReLU/ELU layers; the rest are Activation(name)."""
+    if function == "relu6":
+        return ReLUOp(max_value=6.0)
+    if alpha is not None:
+        return LeakyReLUOp(alpha) if function == "leaky_relu" else ELUOp(alpha)
+    return ActivationOp(function)
 
 
 class Activation(Layer):
-    """An activation as its own layer: `relu`, `softmax`, ... (Keras `Activation`)."""
+    """An activation as its own layer: `relu`, `softmax`, ... (Keras `Activation`); `relu6` (ReLU(6));
+    `leaky_relu alpha=.1` (LeakyReLU) and `elu alpha=.5` (ELU)."""
 
     kind: Literal["activation"] = "activation"
     function: ActivationName
+    alpha: float | None = None
 
     words: ClassVar[tuple[str, ...]] = ACTIVATIONS
-    syntax: ClassVar[Syntax] = Syntax(example="softmax")
-    summary: ClassVar[str] = "an activation as a layer of its own: relu, softmax, sigmoid, tanh, ..."
+    syntax: ClassVar[Syntax] = Syntax(aliases={"negative_slope": "alpha"}, example="leaky_relu alpha=0.1")
+    summary: ClassVar[str] = "an activation as a layer: relu, relu6, softmax, hard_swish, leaky_relu alpha=.1, ..."
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha_has_a_meaning(cls, value: float | None, info: ValidationInfo) -> float | None:
+        function = info.data.get("function")
+        if value is not None and function not in WITH_ALPHA:
+            raise ValueError(f"applies to {' and '.join(WITH_ALPHA)} only, not to {function}")
+        if value is not None and function == "leaky_relu" and value < 0:
+            raise ValueError("must be at least 0 (Keras's LeakyReLU refuses a negative slope)")
+        return value
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
-        return graph.call(ActivationOp(self.function), x)
+        return graph.call(activation_op(self.function, self.alpha), x)
 
     def output_activation(self) -> str | None:
         return self.function
@@ -87,3 +118,54 @@ class Activation(Layer):
     @classmethod
     def from_word(cls, word: str) -> dict[str, Any]:
         return {"function": word}
+
+
+PostStep = Union[PostWord, Annotated[Union[BatchNorm, Activation], Field(discriminator="kind")]]
+"""One step after a conv/dense: a word (`relu`, `bn`), or, when options follow it (`bn momentum=.9`),
+the node of that word's own layer, so the step has exactly the options of the layer it stands for."""
+
+
+def final_activation(post: tuple[PostStep, ...]) -> str | None:
+    """The activation a conv/dense's trailing steps end in (batch norms rescale, they do not activate)."""
+    functions = [getattr(step, "function", step) for step in post if step != "bn" and not isinstance(step, BatchNorm)]
+    return functions[-1] if functions else None
+
+
+def apply_post(graph: Graph, x: Tensor, post: tuple[PostStep, ...]) -> Tensor:
+    """Apply a conv/dense's trailing activations and batch norms, in the order written."""
+    for step in post:
+        if isinstance(step, Layer):
+            x = step.apply(x, graph)
+        else:
+            x = graph.call(BatchNormOp() if step == "bn" else activation_op(step), x)
+    return x
+
+
+@dataclass(frozen=True)
+class PReLUOp(ElementWise):
+    """Keras PReLU: a learnt slope per element, or shared along `shared_axes` (1-based, batch excluded)."""
+
+    shared_axes: tuple[int, ...] = ()
+    keras_class: ClassVar[str] = "PReLU"
+    prefix: ClassVar[str] = "p_re_lu"
+
+    def weights(self, *inputs: Shape) -> list[Weight]:
+        return [Weight("alpha", tuple(1 if axis in self.shared_axes else n for axis, n in enumerate(inputs[0], 1)))]
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"shared_axes": list(self.shared_axes)} if self.shared_axes else {}
+
+
+class PReLU(Layer):
+    """`prelu [shared]`: a learnt negative slope per element (Keras's default), or one per channel with
+    `shared` (every axis but the channels' shared, as image models use it)."""
+
+    kind: Literal["prelu"] = "prelu"
+    shared: bool = False
+
+    syntax: ClassVar[Syntax] = Syntax(flags={"shared": ("shared", True)}, example="prelu shared")
+    summary: ClassVar[str] = "PReLU: a learnt negative slope per element, or per channel with `shared`"
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        axes = tuple(range(1, len(graph.shape(x)))) if self.shared else ()
+        return graph.call(PReLUOp(axes), x)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
+
+from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveInt
 
 Shape = tuple[int, ...]
 """A tensor's shape without the batch axis: (32, 32, 3), (40,)."""
@@ -60,11 +62,21 @@ def spatial(shape: Shape) -> Shape:
 
 
 def per_axis(value: int | Sizes, rank: int) -> Sizes:
-    """`3` -> (3,) * rank: kernels, strides and dilations may be written once for every axis (Keras's
-    `standardize_tuple`); a tuple is kept as written."""
+    """`3` (or `(3,)`) -> (3,) * rank: kernels, strides and dilations may be written once for every axis
+    (Keras's `standardize_tuple`); longer tuples are kept as written."""
     if isinstance(value, int) and not isinstance(value, bool):
         return (value,) * rank
-    return tuple(value)
+    return tuple(value) * rank if len(value) == 1 else tuple(value)
+
+
+def _axis_sizes(value: Any) -> Any:
+    return (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+AxisSizes = Annotated[tuple[PositiveInt, ...], BeforeValidator(_axis_sizes), Field(min_length=1, max_length=3)]
+"""An IR field of per-axis sizes as written: `k3` is (3,), for every axis; `k3x5` is (3, 5)."""
+AxisCounts = Annotated[tuple[NonNegativeInt, ...], BeforeValidator(_axis_sizes), Field(min_length=1, max_length=6)]
+"""Per-axis counts that may be 0 (paddings, croppings); up to (before, after) for each of 3 axes."""
 
 
 def conv_output_length(size: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> int:
@@ -134,6 +146,40 @@ def widest(fields: list[ReceptiveField | None]) -> ReceptiveField | None:
         tuple(max(axis) for axis in zip(*(f.size for f in known))),
         tuple(max(axis) for axis in zip(*(f.jump for f in known))),
     )
+
+
+SPATIAL_AXES = {
+    1: "(batch, length, channels)",
+    2: "(batch, height, width, channels)",
+    3: "(batch, depth, height, width, channels)",
+}
+"""How messages name a channels-last input with 1, 2 or 3 spatial axes."""
+
+
+def rank_of(shape: Shape, supported: tuple[int, ...] = (1, 2, 3)) -> int:
+    """The spatial rank a rank-generic layer (`conv`, `maxpool`, ...) builds its Keras class for: its input's,
+    where Keras has that class, else 2, whose op then refuses the input with the usual 2-D message (E302)."""
+    rank = len(shape) - 1
+    return rank if rank in supported else 2
+
+
+def check_window(name: str, shape: Shape, rank: int, **sizes: Sizes) -> None:
+    """E302 unless `shape` has `rank` spatial axes and channels; E320 unless every per-axis argument
+    (kernel, strides, ...) has one size per spatial axis (`k3x5` on a sequence)."""
+    require_rank(name, shape, rank + 1, SPATIAL_AXES[rank])
+    for what, value in sizes.items():
+        if len(value) != rank:
+            raise ShapeError(
+                "E320",
+                f"{name} {what} {'x'.join(map(str, value))} has {len(value)} sizes, but the input "
+                f"{fmt_shape(shape)} has {rank} spatial {'axis' if rank == 1 else 'axes'}",
+                help="write one size for every axis (such as `k3`)" + (f" or {rank} sizes" if rank > 1 else ""),
+            )
+
+
+def compact(sizes: Sizes) -> int | Sizes:
+    """Keras's argument as people write it: `3` for (3, 3), the tuple when the axes differ."""
+    return sizes[0] if len(set(sizes)) == 1 else tuple(sizes)
 
 
 def require_rank(op: str, shape: Shape, rank: int, what: str) -> None:
@@ -210,6 +256,41 @@ class Op:
         return f"layers.{self.keras_class}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
 
 
+class RankedOp(Op):
+    """An op whose Keras class depends on its number of spatial axes, `rank` (a field of the subclass):
+    Conv1D, Conv2D, Conv3D from the template `Conv{}D`."""
+
+    keras_template: ClassVar[str] = ""  # "Conv{}D"
+    prefix_template: ClassVar[str] = ""  # "conv{}d"
+
+    @property
+    def keras_class(self) -> str:  # type: ignore[override]
+        return self.keras_template.format(self.rank)  # type: ignore[attr-defined]
+
+    @property
+    def prefix(self) -> str:  # type: ignore[override]
+        return self.prefix_template.format(self.rank)  # type: ignore[attr-defined]
+
+
+class Regularized(Op):
+    """An op with an optional L2 kernel regulariser (a field `l2` of the subclass), in Keras and in source."""
+
+    def to_keras(self, keras: Any, name: str) -> Any:
+        regularizer = keras.regularizers.L2(self.l2) if self.l2 else None  # type: ignore[attr-defined]
+        return getattr(keras.layers, self.keras_class)(name=name, kernel_regularizer=regularizer, **self.keras_args())
+
+    def source_args(self) -> dict[str, Any]:
+        l2 = self.l2  # type: ignore[attr-defined]
+        return {**self.keras_args(), **({"kernel_regularizer": Code(f"regularizers.L2({l2!r})")} if l2 else {})}
+
+
+class ElementWise(Op):
+    """An op that keeps its input's shape (activations, dropout, noise, scaling)."""
+
+    def output_shape(self, *inputs: Shape) -> Shape:
+        return inputs[0]
+
+
 class Code(str):
     """A Python expression in emitted source: its repr is the expression itself, not a string literal."""
 
@@ -229,4 +310,8 @@ class Graph(Protocol[T]):
 
     def call(self, op: Op, *inputs: T) -> T:
         """Apply `op` to `inputs`; return its output."""
+        ...
+
+    def shape(self, x: T) -> Shape:
+        """The shape of `x` without the batch axis: rank-generic layers pick their Keras class from it."""
         ...

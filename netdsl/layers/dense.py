@@ -9,12 +9,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from netdsl.ir import Layer
-from netdsl.layers.activation import POST_WORDS, PostWord, apply_post, final_activation
+from netdsl.layers.activation import POST_WORDS, PostStep, apply_post, final_activation
 from netdsl.layers.base import (
-    Code,
     Graph,
     Op,
     ReceptiveField,
+    Regularized,
     Shape,
     ShapeError,
     Syntax,
@@ -25,7 +25,7 @@ from netdsl.layers.base import (
 
 
 @dataclass(frozen=True)
-class DenseOp(Op):
+class DenseOp(Regularized):
     units: int
     use_bias: bool = True
     l2: float = 0.0
@@ -61,14 +61,6 @@ class DenseOp(Op):
     def keras_args(self) -> dict[str, Any]:
         return {"units": self.units} if self.use_bias else {"units": self.units, "use_bias": False}
 
-    def to_keras(self, keras: Any, name: str) -> Any:
-        regularizer = keras.regularizers.L2(self.l2) if self.l2 else None
-        return keras.layers.Dense(name=name, kernel_regularizer=regularizer, **self.keras_args())
-
-    def source_args(self) -> dict[str, Any]:
-        regularizer = {"kernel_regularizer": Code(f"regularizers.L2({self.l2!r})")} if self.l2 else {}
-        return {**self.keras_args(), **regularizer}
-
 
 class Dense(Layer):
     """`dense N [nobias] [l2=X] [activation|bn ...]`: Keras Dense, then the activations written."""
@@ -77,7 +69,7 @@ class Dense(Layer):
     units: PositiveInt
     bias: bool = True
     l2: float = Field(0.0, ge=0)
-    post: tuple[PostWord, ...] = ()
+    post: tuple[PostStep, ...] = ()
 
     syntax: ClassVar[Syntax] = Syntax(
         positional=("units",),

@@ -17,7 +17,7 @@ def correct_pad(size: tuple[int, int], half: int) -> Padding:
 
 
 @dataclass(frozen=True)
-class ZeroPadding2DOp(Op):
+class ZeroPaddingOp(Op):
     """`padding` ((top, bottom), (left, right)); or, when `correct` is set, Keras's `correct_pad` for a kernel
     of 2*correct+1, which depends on the input's size and so is computed here, per input."""
 

@@ -1,4 +1,5 @@
-"""Pooling: windowed (`maxpool`, `avgpool`) and global (`gmp`, `gap`)."""
+"""Pooling: windowed (`maxpool`, `avgpool`) and global (`gmp`, `gap`), each MaxPooling1D/2D/3D (and so on)
+by the input's rank."""
 
 from __future__ import annotations
 
@@ -7,55 +8,54 @@ from typing import Any, ClassVar, Literal
 
 from netdsl.ir import Layer
 from netdsl.layers.base import (
+    AxisSizes,
     Graph,
     Op,
     ReceptiveField,
     Shape,
+    Sizes,
     Syntax,
     Tensor,
-    require_rank,
+    check_window,
+    compact,
+    per_axis,
+    rank_of,
     window_output,
 )
-from netdsl.layers.conv import Pair
 
-KERAS_POOL = {"max": "MaxPooling2D", "avg": "AveragePooling2D"}
-KERAS_GLOBAL = {"max": "GlobalMaxPooling2D", "avg": "GlobalAveragePooling2D"}
+KERAS_NAME = {"max": ("MaxPooling", "max_pooling"), "avg": ("AveragePooling", "average_pooling")}
 
 
 @dataclass(frozen=True)
-class Pool2DOp(Op):
+class PoolOp(Op):
     mode: str  # "max" | "avg"
-    pool: tuple[int, int] = (2, 2)
-    strides: tuple[int, int] = (2, 2)
+    pool: Sizes = (2, 2)
+    strides: Sizes = (2, 2)
     padding: str = "valid"
+    rank: int = 2
 
     @property
     def keras_class(self) -> str:  # type: ignore[override]
-        return KERAS_POOL[self.mode]
+        return f"{KERAS_NAME[self.mode][0]}{self.rank}D"
 
     @property
     def prefix(self) -> str:  # type: ignore[override]
-        return "max_pooling2d" if self.mode == "max" else "average_pooling2d"
+        return f"{KERAS_NAME[self.mode][1]}{self.rank}d"
 
     def output_shape(self, *inputs: Shape) -> Shape:
         (shape,) = inputs
-        require_rank(self.prefix, shape, 3, "(batch, height, width, channels)")
+        check_window(self.prefix, shape, self.rank, pool=self.pool, strides=self.strides)
         out = window_output(
-            shape, self.pool, self.strides, self.padding, f"{self.mode}pool {self.pool[0]}x{self.pool[1]} with '{self.padding}' padding",
+            shape, self.pool, self.strides, self.padding, f"{self.mode}pool {'x'.join(map(str, self.pool))} with '{self.padding}' padding",
             help="use 'same' padding or a smaller window",
         )  # fmt: skip
-        return (*out, shape[2])
-
-    def macs(self, output: Shape, *inputs: Shape) -> int:
-        return 0
+        return (*out, shape[-1])
 
     def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
         return inputs[0].through(self.pool, self.strides) if inputs[0] else None
 
     def keras_args(self) -> dict[str, Any]:
-        pool = self.pool[0] if self.pool[0] == self.pool[1] else self.pool
-        strides = self.strides[0] if self.strides[0] == self.strides[1] else self.strides
-        return {"pool_size": pool, "strides": strides, "padding": self.padding}
+        return {"pool_size": compact(self.pool), "strides": compact(self.strides), "padding": self.padding}
 
 
 POOL_SYNTAX = Syntax(
@@ -68,19 +68,23 @@ POOL_SYNTAX = Syntax(
 
 
 class MaxPool(Layer):
-    """`maxpool [K|kK] [sS] [same|valid]`: max pooling; window 2 by default, stride = window."""
+    """`maxpool [K|kK] [sS] [same|valid]`: max pooling (MaxPooling1D/2D/3D by the input's rank); window 2 by
+    default, stride = window."""
 
     kind: Literal["maxpool"] = "maxpool"
-    pool: Pair = (2, 2)
-    stride: Pair | None = None
+    pool: AxisSizes = (2,)
+    stride: AxisSizes | None = None
     padding: Literal["same", "valid"] = "valid"
 
     syntax: ClassVar[Syntax] = POOL_SYNTAX
-    summary: ClassVar[str] = "max pooling over a window (default 2x2, stride = window)"
+    summary: ClassVar[str] = "max pooling over a window (default 2, stride = window; 1-D/2-D/3-D by rank)"
     mode: ClassVar[str] = "max"
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
-        return graph.call(Pool2DOp(self.mode, self.pool, self.stride or self.pool, self.padding), x)
+        rank = rank_of(graph.shape(x))
+        pool = per_axis(self.pool, rank)
+        strides = per_axis(self.stride, rank) if self.stride is not None else pool
+        return graph.call(PoolOp(self.mode, pool, strides, self.padding, rank), x)
 
 
 class AvgPool(MaxPool):
@@ -88,47 +92,56 @@ class AvgPool(MaxPool):
 
     kind: Literal["avgpool"] = "avgpool"  # type: ignore[assignment]
     syntax: ClassVar[Syntax] = Syntax(**{**POOL_SYNTAX.__dict__, "example": "avgpool k3 s2 same"})
-    summary: ClassVar[str] = "average pooling over a window (default 2x2, stride = window)"
+    summary: ClassVar[str] = "average pooling over a window (default 2, stride = window; 1-D/2-D/3-D by rank)"
     mode: ClassVar[str] = "avg"
 
 
 @dataclass(frozen=True)
 class GlobalPoolOp(Op):
     mode: str
+    keepdims: bool = False
+    rank: int = 2
 
     @property
     def keras_class(self) -> str:  # type: ignore[override]
-        return KERAS_GLOBAL[self.mode]
+        return f"Global{KERAS_NAME[self.mode][0]}{self.rank}D"
 
     @property
     def prefix(self) -> str:  # type: ignore[override]
-        return "global_max_pooling2d" if self.mode == "max" else "global_average_pooling2d"
+        return f"global_{KERAS_NAME[self.mode][1]}{self.rank}d"
 
     def output_shape(self, *inputs: Shape) -> Shape:
-        require_rank(self.prefix, inputs[0], 3, "(batch, height, width, channels)")
-        return (inputs[0][2],)
+        (shape,) = inputs
+        check_window(self.prefix, shape, self.rank)
+        return (*(1,) * self.rank, shape[-1]) if self.keepdims else (shape[-1],)
 
     def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        return None
+        return None  # every output sees the whole input
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"keepdims": True} if self.keepdims else {}
 
 
 class GlobalMaxPool(Layer):
-    """`gmp`: global max pooling, a feature map to one value per channel."""
+    """`gmp [keepdims]`: global max pooling, a feature map (or sequence) to one value per channel; with
+    `keepdims`, kept as a 1x1 map (Keras's keepdims=True), as squeeze-and-excitation blocks need."""
 
     kind: Literal["gmp"] = "gmp"
-    syntax: ClassVar[Syntax] = Syntax(example="gmp")
-    summary: ClassVar[str] = "global max pooling (feature map -> vector of channels)"
+    keepdims: bool = False
+
+    syntax: ClassVar[Syntax] = Syntax(flags={"keepdims": ("keepdims", True)}, example="gmp")
+    summary: ClassVar[str] = "global max pooling (feature map -> vector of channels; `keepdims` keeps 1x1)"
     mode: ClassVar[str] = "max"
     ends_feature_extractor: ClassVar[bool] = True
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
-        return graph.call(GlobalPoolOp(self.mode), x)
+        return graph.call(GlobalPoolOp(self.mode, self.keepdims, rank_of(graph.shape(x))), x)
 
 
 class GlobalAvgPool(GlobalMaxPool):
-    """`gap`: global average pooling."""
+    """`gap [keepdims]`: global average pooling."""
 
     kind: Literal["gap"] = "gap"  # type: ignore[assignment]
-    syntax: ClassVar[Syntax] = Syntax(example="gap")
-    summary: ClassVar[str] = "global average pooling (feature map -> vector of channels)"
+    syntax: ClassVar[Syntax] = Syntax(flags={"keepdims": ("keepdims", True)}, example="gap keepdims")
+    summary: ClassVar[str] = "global average pooling (feature map -> vector of channels; `keepdims` keeps 1x1)"
     mode: ClassVar[str] = "avg"

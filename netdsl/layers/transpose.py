@@ -1,0 +1,123 @@
+"""Transposed convolution: `deconv` (Keras Conv1DTranspose/Conv2DTranspose/Conv3DTranspose), the upsampling
+convolution of decoders and U-Nets."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, PositiveInt
+
+from netdsl.layers.activation import apply_post
+from netdsl.layers.base import (
+    AxisCounts,
+    AxisSizes,
+    Graph,
+    RankedOp,
+    ReceptiveField,
+    Regularized,
+    Shape,
+    ShapeError,
+    Sizes,
+    Syntax,
+    Tensor,
+    Weight,
+    check_window,
+    compact,
+    per_axis,
+    spatial,
+)
+from netdsl.layers.conv import WINDOW_SYNTAX, WindowLayer, check_dilation
+
+
+def transposed_length(
+    size: int, kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None
+) -> int:
+    """Keras's output length of a transposed convolution along one axis
+    (keras/src/backend/common/backend_utils.py, `_get_output_shape_given_tf_padding`)."""
+    kernel = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(kernel, stride) - kernel if output_padding is None else output_padding
+        return (size - 1) * stride + kernel + extra
+    if output_padding is None:
+        return size * stride
+    return (size - 1) * stride + kernel % 2 + output_padding
+
+
+@dataclass(frozen=True)
+class ConvTransposeOp(RankedOp, Regularized):
+    filters: int
+    kernel: Sizes
+    strides: Sizes
+    padding: str = "same"
+    use_bias: bool = True
+    output_padding: Sizes | None = None
+    l2: float = 0.0
+    dilation: Sizes = (1, 1)
+    rank: int = 2
+    keras_template: ClassVar[str] = "Conv{}DTranspose"
+    prefix_template: ClassVar[str] = "conv{}d_transpose"
+
+    def output_shape(self, *inputs: Shape) -> Shape:
+        (shape,) = inputs
+        padding = {"output_padding": self.output_padding} if self.output_padding else {}
+        check_window(self.prefix, shape, self.rank, kernel=self.kernel, strides=self.strides, dilation=self.dilation,
+                     **padding)  # fmt: skip
+        check_dilation(self.prefix, self.strides, self.dilation)
+        pads = self.output_padding or (None,) * self.rank
+        if any(p is not None and p >= s for p, s in zip(pads, self.strides)):
+            raise ShapeError(
+                "E320", f"{self.prefix} output_padding {'x'.join(map(str, pads))} must be smaller than the stride "
+                f"{'x'.join(map(str, self.strides))} on every axis (Keras refuses it)",
+            )  # fmt: skip
+        axes = zip(spatial(shape), self.kernel, self.strides, self.dilation, pads)
+        sizes = (transposed_length(n, k, s, d, self.padding, p) for n, k, s, d, p in axes)
+        return (*sizes, self.filters)
+
+    def weights(self, *inputs: Shape) -> list[Weight]:
+        kernel = Weight("kernel", (*self.kernel, self.filters, inputs[0][-1]))
+        return [kernel, Weight("bias", (self.filters,))] if self.use_bias else [kernel]
+
+    def macs(self, output: Shape, *inputs: Shape) -> int:
+        # Every input position is spread over a kernel's worth of outputs, for each filter.
+        return math.prod(spatial(inputs[0])) * math.prod(self.kernel) * inputs[0][-1] * self.filters
+
+    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
+        return None  # an output position's jump would be a fraction of an input pixel: not tracked
+
+    def keras_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"filters": self.filters, "kernel_size": compact(self.kernel),
+                                "strides": compact(self.strides), "padding": self.padding}  # fmt: skip
+        if max(self.dilation) > 1:
+            args["dilation_rate"] = compact(self.dilation)
+        if self.output_padding is not None:
+            args["output_padding"] = compact(self.output_padding)
+        if not self.use_bias:
+            args["use_bias"] = False
+        return args
+
+
+class ConvTranspose(WindowLayer):
+    """`deconv F [kK] [sS] [dD] [output_padding=P] [same|valid] [nobias] [l2=X] [activation|bn ...]`: a transposed
+    convolution to F filters (Conv2DTranspose; 1-D and 3-D by the input's rank). `deconv 64 k2 s2` doubles
+    the map's size; stride defaults to 2, padding to `same`."""
+
+    kind: Literal["deconv"] = "deconv"
+    filters: PositiveInt
+    stride: AxisSizes = (2,)
+    output_padding: AxisCounts | None = None
+    l2: float = Field(0.0, ge=0)
+
+    syntax: ClassVar[Syntax] = Syntax(
+        positional=("filters",),
+        **WINDOW_SYNTAX,
+        example="deconv 64 k3 s2 output_padding=1 relu",
+    )
+    summary: ClassVar[str] = "transposed convolution (Conv2DTranspose, 1-D/3-D by rank): upsampling by the stride"
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        rank, kernel, strides, dilation = self.window(x, graph)
+        padding = per_axis(self.output_padding, rank) if self.output_padding is not None else None
+        op = ConvTransposeOp(self.filters, kernel, strides, self.padding, self.bias, padding, self.l2, dilation, rank)
+        return apply_post(graph, graph.call(op, x), self.post)

@@ -1,0 +1,195 @@
+"""One row per registered layer kind: spec text -> every Keras layer's name, class, output shape and
+parameter counts, checked against the same model written by hand in Keras (built once per session), and
+the MACs and receptive field, checked against a hand formula.
+
+Adding a layer kind means adding a row: `test_every_registered_kind_has_a_row` fails until it has one.
+A row is `Row(spec, keras, macs, rf)`:
+- spec: netdsl text; the kind under test is its last statement's;
+- keras: `lambda L: [L.Conv2D(...), ...]` (applied in order to the input) or `lambda L, x: tensor` (a graph);
+- macs: the statement's multiply-accumulates, as a formula; rf: the last layer's receptive field
+  ((sizes per axis), (jumps per axis)), or None where the output is no longer spatial.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import netdsl
+from netdsl.ir import REGISTRY
+from netdsl.verify import compare
+from tests.test_emit import run_emitted
+
+
+@dataclass(frozen=True)
+class Row:
+    spec: str
+    keras: Callable[..., Any]
+    macs: int | None  # None only for a backbone: its MACs are its layers', each kind checked in its own rows
+    rf: tuple[tuple[int, ...], tuple[int, ...]] | None
+
+    @property
+    def net(self) -> netdsl.Network:
+        return netdsl.parse(self.spec.replace("; ", "\n"))
+
+    @property
+    def kind(self) -> str:
+        return self.net.layers[-1].kind
+
+
+def lstm(units: int, features: int, gates: int = 4) -> int:
+    """Multiply-accumulates of one recurrent step: every gate sees the input and the previous state."""
+    return gates * units * (features + units)
+
+
+# fmt: off
+ROWS = [
+    # convolutions
+    Row("input 32x32x3; conv 8 k3 s2", lambda L: [L.Conv2D(8, 3, strides=2, padding="same")], 16 * 16 * 8 * 27, ((3, 3), (2, 2))),
+    Row("input 9x10x3; conv 4 k3x5 s2x1 valid nobias relu", lambda L: [L.Conv2D(4, (3, 5), strides=(2, 1), use_bias=False), L.Activation("relu")], 4 * 6 * 4 * 45, ((3, 5), (2, 1))),
+    Row("input 16x16x4; conv 8 d2", lambda L: [L.Conv2D(8, 3, padding="same", dilation_rate=2)], 16 * 16 * 8 * 9 * 4, ((5, 5), (1, 1))),
+    Row("input 16x16x8; conv 16 groups=4 bn relu", lambda L: [L.Conv2D(16, 3, padding="same", groups=4), L.BatchNormalization(), L.Activation("relu")], 16 * 16 * 16 * 9 * 2, ((3, 3), (1, 1))),
+    Row("input 16x16x8; conv 8 bn momentum=0.9 epsilon=1e-5 leaky_relu alpha=0.1", lambda L: [L.Conv2D(8, 3, padding="same"), L.BatchNormalization(momentum=0.9, epsilon=1e-5), L.LeakyReLU(negative_slope=0.1)], 16 * 16 * 8 * 9 * 8, ((3, 3), (1, 1))),
+    Row("input 100x16; conv 32 k5 valid relu", lambda L: [L.Conv1D(32, 5), L.Activation("relu")], 96 * 32 * 5 * 16, ((5,), (1,))),
+    Row("input 100x16; conv 8 k3 d4", lambda L: [L.Conv1D(8, 3, padding="same", dilation_rate=4)], 100 * 8 * 3 * 16, ((9,), (1,))),
+    Row("input 8x8x8x2; conv 4 k3 s2", lambda L: [L.Conv3D(4, 3, strides=2, padding="same")], 4 * 4 * 4 * 4 * 27 * 2, ((3, 3, 3), (2, 2, 2))),
+    Row("input 9x9x4; res 4 k3", lambda L, x: L.Add()([x, L.BatchNormalization()(L.Activation("relu")(L.Conv2D(4, 3, padding="same", use_bias=False, kernel_regularizer="l2")(x)))]), 9 * 9 * 4 * 9 * 4, ((3, 3), (1, 1))),
+    Row("input 16x16x8; dwconv k3 s2 bn relu6", lambda L: [L.DepthwiseConv2D(3, strides=2, padding="same"), L.BatchNormalization(), L.ReLU(6.0)], 8 * 8 * 8 * 9, ((3, 3), (2, 2))),
+    Row("input 16x16x8; dwconv k5 multiplier=2 nobias valid", lambda L: [L.DepthwiseConv2D(5, depth_multiplier=2, use_bias=False)], 12 * 12 * 16 * 25, ((5, 5), (1, 1))),
+    Row("input 50x8; dwconv k3", lambda L: [L.DepthwiseConv1D(3, padding="same")], 50 * 8 * 3, ((3,), (1,))),
+    Row("input 16x16x8; sepconv 32 k3 nobias", lambda L: [L.SeparableConv2D(32, 3, padding="same", use_bias=False)], 16 * 16 * 8 * (9 + 32), ((3, 3), (1, 1))),
+    Row("input 16x16x8; sepconv 32 k3 s2 multiplier=2 relu", lambda L: [L.SeparableConv2D(32, 3, strides=2, padding="same", depth_multiplier=2), L.Activation("relu")], 8 * 8 * 16 * (9 + 32), ((3, 3), (2, 2))),
+    Row("input 40x8; sepconv 16 k5 valid", lambda L: [L.SeparableConv1D(16, 5)], 36 * 8 * (5 + 16), ((5,), (1,))),
+    Row("input 8x8x16; deconv 8 k3 s2", lambda L: [L.Conv2DTranspose(8, 3, strides=2, padding="same")], 8 * 8 * 9 * 16 * 8, None),
+    Row("input 7x7x16; deconv 8 k3 s2 valid output_padding=1", lambda L: [L.Conv2DTranspose(8, 3, strides=2, output_padding=1)], 7 * 7 * 9 * 16 * 8, None),
+    Row("input 7x7x16; deconv 8 k4 s2 valid nobias relu", lambda L: [L.Conv2DTranspose(8, 4, strides=2, use_bias=False), L.Activation("relu")], 7 * 7 * 16 * 16 * 8, None),
+    Row("input 20x4; deconv 2 k5 s3 output_padding=2", lambda L: [L.Conv1DTranspose(2, 5, strides=3, padding="same", output_padding=2)], 20 * 5 * 4 * 2, None),
+    Row("input 4x4x4x2; deconv 3 k2 s2", lambda L: [L.Conv3DTranspose(3, 2, strides=2, padding="same")], 64 * 8 * 2 * 3, None),
+    # pooling
+    Row("input 9x9x2; maxpool", lambda L: [L.MaxPooling2D()], 0, ((2, 2), (2, 2))),
+    Row("input 9x9x2; maxpool k3 s2 same", lambda L: [L.MaxPooling2D(3, strides=2, padding="same")], 0, ((3, 3), (2, 2))),
+    Row("input 100x16; maxpool 4", lambda L: [L.MaxPooling1D(4)], 0, ((4,), (4,))),
+    Row("input 8x8x8x2; maxpool", lambda L: [L.MaxPooling3D()], 0, ((2, 2, 2), (2, 2, 2))),
+    Row("input 9x9x2; avgpool k3 s1 same", lambda L: [L.AveragePooling2D(3, strides=1, padding="same")], 0, ((3, 3), (1, 1))),
+    Row("input 100x16; avgpool 2 s1", lambda L: [L.AveragePooling1D(2, strides=1)], 0, ((2,), (1,))),
+    Row("input 9x9x2; gmp", lambda L: [L.GlobalMaxPooling2D()], 0, None),
+    Row("input 100x16; gmp", lambda L: [L.GlobalMaxPooling1D()], 0, None),
+    Row("input 9x9x2; gap keepdims", lambda L: [L.GlobalAveragePooling2D(keepdims=True)], 0, None),
+    Row("input 4x4x4x2; gap", lambda L: [L.GlobalAveragePooling3D()], 0, None),
+    # dense, flatten, dropout, bn
+    Row("input 20; dense 10 softmax", lambda L: [L.Dense(10), L.Activation("softmax")], 200, None),
+    Row("input 6x20; dense 10 nobias", lambda L: [L.Dense(10, use_bias=False)], 6 * 20 * 10, ((1,), (1,))),
+    Row("input 3x4x5; flatten", lambda L: [L.Flatten()], 0, None),
+    Row("input 20; dropout .25", lambda L: [L.Dropout(0.25)], 0, None),
+    Row("input 8x8x3; bn momentum=0.9", lambda L: [L.BatchNormalization(momentum=0.9)], 0, ((1, 1), (1, 1))),
+    # activations
+    Row("input 20; relu", lambda L: [L.Activation("relu")], 0, None),
+    Row("input 20; hard_swish", lambda L: [L.Activation("hard_swish")], 0, None),
+    Row("input 20; relu6", lambda L: [L.ReLU(6.0)], 0, None),
+    Row("input 20; leaky_relu", lambda L: [L.Activation("leaky_relu")], 0, None),
+    Row("input 20; leaky_relu alpha=0.1", lambda L: [L.LeakyReLU(negative_slope=0.1)], 0, None),
+    Row("input 20; elu alpha=0.5", lambda L: [L.ELU(alpha=0.5)], 0, None),
+    Row("input 6x6x4; prelu", lambda L: [L.PReLU()], 0, ((1, 1), (1, 1))),
+    Row("input 6x6x4; prelu shared", lambda L: [L.PReLU(shared_axes=[1, 2])], 0, ((1, 1), (1, 1))),
+    # a backbone, against keras.applications (MACs: its layers', each kind checked in the rows above)
+    Row("input 32x32x3; pretrained mobilenetv2 weights=none", lambda L, x: __import__("keras").applications.MobileNetV2(include_top=False, weights=None, input_tensor=x).output, None, ((491, 491), (32, 32))),
+]
+# fmt: on
+
+
+def keras_rows(row: Row) -> list[tuple]:
+    """The Keras model the row describes, written by hand: (name, class, output shape, params, trainable, frozen)."""
+    import keras
+
+    keras.backend.clear_session()  # fresh automatic names, as the analyzer's
+    x = keras.Input(row.net.input_shape)
+    if len(inspect.signature(row.keras).parameters) == 2:
+        y = row.keras(keras.layers, x)
+    else:
+        y = x
+        for layer in row.keras(keras.layers):
+            y = layer(y)
+    model = keras.Model(x, y)
+
+    def size(weights: list) -> int:
+        return sum(int(keras.ops.size(w)) for w in weights)
+
+    return [
+        (layer.name, type(layer).__name__, tuple(layer.output.shape), layer.count_params(),
+         size(layer.trainable_weights), size(layer.non_trainable_weights))
+        for layer in model.layers
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def keras_models() -> dict[str, list[tuple]]:
+    """Every row's hand-written Keras model, built once per session."""
+    pytest.importorskip("keras")
+    return {row.spec: keras_rows(row) for row in ROWS}
+
+
+def test_every_registered_kind_has_a_row() -> None:
+    missing = set(REGISTRY) - {row.kind for row in ROWS}
+    assert not missing, f"layer kinds without a row in tests/test_layer_table.py: {sorted(missing)}"
+
+
+def test_rows_are_distinct() -> None:
+    assert len({row.spec for row in ROWS}) == len(ROWS)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.spec for row in ROWS])
+def test_macs_and_receptive_field(row: Row) -> None:
+    report = netdsl.analyze(row.net)
+    last_line = max(r.line or 0 for r in report.layers)
+    if row.macs is not None:
+        assert sum(r.macs for r in report.layers if r.line == last_line) == row.macs
+    assert report.layers[-1].receptive_field_axes == row.rf
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("row", ROWS, ids=[row.spec for row in ROWS])
+def test_every_keras_layer_equals_the_hand_written_model(row: Row, keras_models: dict[str, list[tuple]]) -> None:
+    report = netdsl.analyze(row.net)
+    ours = [
+        (r.name, r.type, r.output_shape, r.params, r.trainable_params, r.non_trainable_params) for r in report.layers
+    ]
+    assert ours == keras_models[row.spec]
+
+
+@pytest.mark.keras
+def test_a_backbone_s_receptive_field_equals_one_walked_from_the_keras_model() -> None:
+    """The backbone row's receptive field, recomputed from keras.applications' own layer configs."""
+    import keras
+
+    (row,) = [row for row in ROWS if row.kind == "pretrained"]
+    model = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=row.net.input_shape)
+    fields: dict[str, tuple[int, int]] = {}  # layer name -> (size, jump) along the height axis
+    for layer in model.layers:
+        inbound = (
+            [t._keras_history[0].name for t in keras.tree.flatten(layer.input)]
+            if layer.name != model.layers[0].name
+            else []
+        )
+        size, jump = max((fields[name] for name in inbound), default=(1, 1))
+        config = layer.get_config()
+        window = config.get("kernel_size") or config.get("pool_size")
+        if window:
+            dilation = (config.get("dilation_rate") or (1,))[0]
+            size, jump = size + (window[0] - 1) * dilation * jump, jump * config["strides"][0]
+        fields[layer.name] = (size, jump)
+    assert fields[model.layers[-1].name] == (row.rf[0][0], row.rf[1][0])
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("row", ROWS, ids=[row.spec for row in ROWS])
+def test_check_verify_and_the_emitted_source_build_the_same_model(row: Row) -> None:
+    """`check --verify` (netdsl's compiler) and `netdsl emit`'s module (each op's to_source) both agree."""
+    verification = netdsl.verify(row.net)
+    assert verification.ok, verification.differences
+    source = netdsl.emit(row.net)
+    differences = compare(netdsl.analyze(row.net), run_emitted(source))
+    assert not differences, "\n".join(d.message for d in differences) + "\n\n" + source
