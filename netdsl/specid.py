@@ -23,7 +23,7 @@ from netdsl.ir import Network
 NOT_ARCHITECTURE = frozenset({"name", "file", "source", "training", "budgets"})
 """Network fields that describe where a spec came from or how it trains, not what it builds."""
 
-VERSION = "netdsl-spec-id/1"
+VERSION = "netdsl-spec-id/2"  # /2: per-axis sizes are stored once for all axes (rank-generic layers)
 """Hashed first: a change of these rules changes every id at once instead of reusing ids silently."""
 
 LENGTH = 12

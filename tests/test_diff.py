@@ -81,7 +81,7 @@ def test_the_table(runner, write_spec) -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert (
-        lines[0] == f"--- {SPECS / 'convnet.net'}  (spec id bcaad3267564): 37,490 params, 734.3 K MACs, 10 Keras layers"
+        lines[0] == f"--- {SPECS / 'convnet.net'}  (spec id 3d1613a7acb9): 37,490 params, 734.3 K MACs, 10 Keras layers"
     )
     assert lines[1].startswith(f"+++ {wider}  (spec id {netdsl.spec_id(wider)}): 95,490 params")
     inserted = [line for line in lines if line.startswith("+ ")]
@@ -101,7 +101,7 @@ def test_json_for_tools(runner, write_spec) -> None:
     result = runner.invoke(main, ["diff", "--json", str(SPECS / "convnet.net"), str(wider)])
     assert result.exit_code == 0
     data = json.loads(result.output)
-    assert data["a"]["spec_id"] == "bcaad3267564" and data["b"]["file"] == str(wider)
+    assert data["a"]["spec_id"] == "3d1613a7acb9" and data["b"]["file"] == str(wider)
     assert data["same_architecture"] is False
     assert len(data["rows"]) == 14
     assert {row["change"] for row in data["rows"]} == {"same", "inserted"}

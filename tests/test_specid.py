@@ -93,10 +93,10 @@ def test_the_hashed_data_is_the_architecture_only() -> None:
     assert data == {
         "input_shape": [32, 32, 3],
         "layers": [
-            # k3 is conv's default kernel: left out, like every field at its default
-            {"kind": "conv", "filters": 20, "stride": [2, 2], "padding": "valid", "post": ["relu"]},
-            {"kind": "conv", "filters": 40, "stride": [2, 2], "padding": "valid", "post": ["relu"]},
-            {"kind": "conv", "filters": 80, "stride": [2, 2], "padding": "valid", "post": ["relu"]},
+            # k3 is conv's default kernel: left out, like every field at its default; s2 is one stride for every axis
+            {"kind": "conv", "filters": 20, "stride": [2], "padding": "valid", "post": ["relu"]},
+            {"kind": "conv", "filters": 40, "stride": [2], "padding": "valid", "post": ["relu"]},
+            {"kind": "conv", "filters": 80, "stride": [2], "padding": "valid", "post": ["relu"]},
             {"kind": "gmp"},
             {"kind": "dense", "units": 10, "post": ["softmax"]},
         ],
@@ -120,8 +120,8 @@ def test_the_rules_are_generic_for_new_node_kinds() -> None:
 def test_the_seed_specs_ids_are_stable() -> None:
     # Run directories record these ids: a change here makes old runs unfindable by `netdsl runs --spec-id`.
     # If the IR changes on purpose, say so in the changelog (and bump netdsl.specid.VERSION).
-    assert netdsl.spec_id(SPECS / "convnet.net") == "bcaad3267564"
-    assert netdsl.spec_id(SPECS / "resnet.net") == "2b51d8edeac0"
+    assert netdsl.spec_id(SPECS / "convnet.net") == "3d1613a7acb9"
+    assert netdsl.spec_id(SPECS / "resnet.net") == "965e48e54983"
 
 
 def test_check_prints_the_id_and_puts_it_in_the_json(runner) -> None:

@@ -70,11 +70,16 @@ def per_axis(value: int | Sizes, rank: int) -> Sizes:
 
 
 def _axis_sizes(value: Any) -> Any:
-    return (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+    """`3` -> (3,); `3x3` -> (3,) as well (one size for every axis), so equal layers are equal nodes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    if isinstance(value, tuple) and value and all(v == value[0] for v in value):
+        return value[:1]
+    return value
 
 
 AxisSizes = Annotated[tuple[PositiveInt, ...], BeforeValidator(_axis_sizes), Field(min_length=1, max_length=3)]
-"""An IR field of per-axis sizes as written: `k3` is (3,), for every axis; `k3x5` is (3, 5)."""
+"""An IR field of per-axis sizes: `k3` (and `k3x3`) is (3,), for every axis; `k3x5` is (3, 5)."""
 AxisCounts = Annotated[tuple[NonNegativeInt, ...], BeforeValidator(_axis_sizes), Field(min_length=1, max_length=6)]
 """Per-axis counts that may be 0 (paddings, croppings); up to (before, after) for each of 3 axes."""
 
