@@ -17,6 +17,7 @@ from netdsl import draw as _draw_module
 from netdsl import layers as _layers  # noqa: F401  (registers the layer kinds)
 from netdsl import transfer
 from netdsl.analysis import LayerReport, Report
+from netdsl.arguments import checked_network, path_argument, paths_argument, text_argument, whole_argument
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Budget, Network
 from netdsl.spec import SpecLike, as_network, load, parse
@@ -55,8 +56,13 @@ def check(path_or_text: SpecLike, input_shape: tuple[int, ...] | None = None) ->
 
 def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -> Report:
     """Shapes, counts, MACs and receptive fields of every layer, with the spec's own freezing (unless
-    `trainable(index, name)` says what trains) and its `phase` lines; raises NetdslError."""
-    return transfer.analyze(net, trainable)
+    `trainable(index, name)` says what trains) and its `phase` lines; raises NetdslError (E201 for a
+    hand-made Network with invalid values) and TypeError unless `net` is a Network."""
+    if trainable is not None and not callable(trainable):
+        raise TypeError(
+            f"netdsl.analyze: trainable must be a function (index, name) -> bool, got {type(trainable).__name__}"
+        )
+    return transfer.analyze(checked_network(net, "analyze"), trainable)
 
 
 def diff(a: SpecLike, b: SpecLike, input_shape: tuple[int, ...] | None = None) -> _diff_module.Diff:
@@ -142,18 +148,19 @@ def train(spec: SpecLike | None = None, data: str | None = None, budgets: Sequen
         check_budgets(spec, budgets)
     from netdsl.trainer import train as _train
 
-    return _train(spec, data, **options)
+    return _train(spec, text_argument(data, "train", "data", optional=True), **options)
 
 
 def evaluate(run_dir: str | Path, data: str | None = None) -> dict:
     """Test loss and accuracy of a trained run directory (on its own data, or on `data`)."""
     from netdsl.trainer import evaluate as _evaluate
 
-    return _evaluate(run_dir, data)
+    return _evaluate(path_argument(run_dir, "evaluate", "run_dir"), text_argument(data, "evaluate", "data", True))
 
 
 def predict(run_dir: str | Path, images: Any, top: int = 3) -> list[dict]:
     """Top-`top` classes and probabilities for image files, with a trained run's model."""
     from netdsl.trainer import predict as _predict
 
-    return _predict(run_dir, images, top=top)
+    run = path_argument(run_dir, "predict", "run_dir")
+    return _predict(run, paths_argument(images, "predict"), top=whole_argument(top, "predict", "top"))

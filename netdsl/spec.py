@@ -8,8 +8,10 @@ when it is one line that ends in `.net` or names an existing file, otherwise the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from netdsl.arguments import checked_network, path_argument, shape_argument, text_argument, trust
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Network, Span
 from netdsl.lower import lower
@@ -21,7 +23,11 @@ SpecLike = str | Path | Network
 
 
 def parse(text: str, name: str = "model", file: str | None = None) -> Network:
-    """Parse and lower a spec's text into a validated Network (raises NetdslError)."""
+    """Parse and lower a spec's text into a validated Network (raises NetdslError; TypeError unless
+    `text` and `name` are str and `file` a str or None)."""
+    text_argument(text, "parse")
+    text_argument(name, "parse", "name")
+    text_argument(file, "parse", "file", optional=True)
     source = Source(text, file or "<string>")
     try:
         statements = parse_surface(source)
@@ -32,12 +38,13 @@ def parse(text: str, name: str = "model", file: str | None = None) -> Network:
             except NetdslError as more:
                 err.diagnostics.extend(more.diagnostics)
         raise
-    return lower(statements, source, name=name).model_copy(update={"file": file, "source": text})
+    return trust(lower(statements, source, name=name).model_copy(update={"file": file, "source": text}))
 
 
 def load(path: str | Path) -> Network:
-    """Read a `.net` file and parse it (raises NetdslError, E001 when it cannot be read)."""
-    path = Path(path)
+    """Read a `.net` file and parse it (raises NetdslError, E001 when it cannot be read; TypeError unless
+    `path` is a str, bytes or os.PathLike)."""
+    path = path_argument(path, "load")
     try:  # a regular file only (a FIFO would hang), read bounded: a 10 GB file must not fill the memory
         raw = read_bytes(path, MAX_SOURCE_BYTES + 1)
     except OSError as err:
@@ -80,11 +87,15 @@ def is_path(text: str) -> bool:
 
 
 def as_network(spec: SpecLike, input_shape: tuple[int, ...] | None = None) -> Network:
-    """A Network from a spec's text, a path or a Network, with the input shape overridden if given."""
+    """A Network from a spec's text, a path or a Network, with the input shape overridden if given.
+    A Network not built by netdsl is validated again (E201); another type of `spec` is a TypeError."""
+    shape = shape_argument(input_shape, "as_network")
     if isinstance(spec, Network):
-        net = spec
-    elif isinstance(spec, Path) or (isinstance(spec, str) and is_path(spec)):
+        net = checked_network(spec, "as_network")
+    elif isinstance(spec, os.PathLike) or (isinstance(spec, str) and is_path(spec)):
         net = load(spec)
+    elif isinstance(spec, str):
+        net = parse(spec)
     else:
-        net = parse(str(spec))
-    return net.with_input(input_shape) if input_shape is not None else net
+        raise TypeError(f"netdsl: a spec is its text (str), a path or a netdsl.Network, got {type(spec).__name__}")
+    return trust(net.with_input(shape)) if shape is not None else net
