@@ -137,7 +137,7 @@ def build_model(spec: SpecLike, **kwargs: Any) -> keras.Model:
 
 # Training lives in netdsl.trainer and imports TensorFlow only when a function is called, so
 # `import netdsl` stays as light as parsing needs.
-__all__ += ["evaluate", "predict", "train"]
+__all__ += ["evaluate", "list_runs", "predict", "train"]
 
 
 def train(spec: SpecLike | None = None, data: str | None = None, budgets: Sequence[str] = (), **options: Any) -> Any:
@@ -149,6 +149,14 @@ def train(spec: SpecLike | None = None, data: str | None = None, budgets: Sequen
     from netdsl.trainer import train as _train
 
     return _train(spec, text_argument(data, "train", "data", optional=True), **options)
+
+
+def list_runs(folder: str | Path = "runs", spec_id: str | None = None) -> list[Any]:
+    """`netdsl runs` as a function: the run directories in `folder` (RunSummary: spec id, data, status,
+    epochs, test accuracy, time), only those of one architecture when `spec_id` (or its first digits) is given."""
+    from netdsl.runlist import list_runs as _list_runs
+
+    return _list_runs(folder, spec_id)
 
 
 def evaluate(run_dir: str | Path, data: str | None = None) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -67,4 +69,38 @@ def diff(a: Path, b: Path, as_json: bool, show_all: bool, input_shape: str | Non
     say(result.to_json() if as_json else result.text(context=None if show_all else 1))
 
 
-COMMANDS = (diff, draw)
+@click.command()
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--spec-id", "identity", metavar="ID", help="Only runs of this architecture (a spec id, or its first digits)."
+)
+@click.option("--spec", "spec", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Only runs of this spec's architecture (its spec id), however their specs are laid out.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def runs(folder: Path | None, identity: str | None, spec: Path | None, as_json: bool) -> None:
+    """List the run directories in FOLDER (default: runs/): spec id, data, status, epochs, test accuracy, time."""
+    from netdsl.runlist import list_runs, table
+
+    if identity is not None and not re.fullmatch(r"[0-9a-f]{1,12}", identity):
+        raise click.BadParameter(f"a spec id is 1 to 12 hex digits, got {identity!r}", param_hint="--spec-id")
+    if identity is not None and spec is not None:
+        raise click.UsageError("give --spec-id or --spec, not both")
+    try:
+        if spec is not None:
+            identity = netdsl.spec_id(netdsl.load(spec))
+        if folder is None and not Path("runs").is_dir():
+            say("no runs yet: ./runs does not exist (netdsl train writes there)")
+            return
+        found = list_runs(folder or Path("runs"), identity)
+    except NetdslError as err:
+        report_error(err)
+        sys.exit(1)
+    if as_json:
+        say(json.dumps([run.model_dump() for run in found], indent=2))
+    elif found:
+        say(table(found))
+    else:
+        say("no runs" + (f" of spec id {identity}" if identity else "") + f" in {folder or 'runs'}")
+
+
+COMMANDS = (diff, draw, runs)

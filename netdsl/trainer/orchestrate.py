@@ -27,6 +27,7 @@ from netdsl.ir import Network, TrainConfig
 from netdsl.runs import RunDir, new_run_dir, run_error, write_json, write_text
 from netdsl.safeio import read_text
 from netdsl.spec import SpecLike, as_network
+from netdsl.specid import spec_id
 from netdsl.trainer.backends import active
 from netdsl.trainer.callbacks import Diverged
 from netdsl.trainer.config import resolve_config
@@ -155,7 +156,8 @@ def start_run(net: Network, settings: Settings, head: Head, dataset: Dataset, ou
     write_json(
         run.path / "config.json",
         {
-            "name": net.name, "spec": net.file, "data": settings.data, "max_images": settings.max_images,
+            "name": net.name, "spec": net.file, "spec_id": spec_id(net), "data": settings.data,
+            "max_images": settings.max_images,
             "training": settings.config.model_dump(), "input_shape": list(net.input_shape or ()),
             "classes": list(dataset.classes or ()), "head": {"units": head.units, "activation": head.activation},
             "input_scale": INPUT_SCALE, "preprocessing": preprocessing_name(net),
