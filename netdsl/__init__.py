@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Diagnostic", "LayerReport", "NetdslError", "Network", "Report", "Verification", "analyze", "as_network",
-    "build_model", "check", "check_budgets", "diff", "draw", "emit", "load", "parse", "spec_id", "verify",
+    "build_model", "check", "check_budgets", "diff", "draw", "emit", "format", "load", "parse", "spec_id", "verify",
 ]  # fmt: skip
 __version__ = "0.1.0"
 
@@ -101,6 +101,14 @@ def check_budgets(
     except NetdslError as err:
         err.source = source
         raise
+
+
+def format(text: str) -> str:
+    """`netdsl fmt` as a function: a spec's text in the canonical layout, comments kept (NetdslError if
+    it does not parse). Idempotent, and the result parses to the same statements."""
+    from netdsl.fmt import format_text
+
+    return format_text(text)
 
 
 def spec_id(spec: SpecLike, input_shape: tuple[int, ...] | None = None) -> str:

@@ -103,4 +103,42 @@ def runs(folder: Path | None, identity: str | None, spec: Path | None, as_json: 
         say("no runs" + (f" of spec id {identity}" if identity else "") + f" in {folder or 'runs'}")
 
 
-COMMANDS = (diff, draw, runs)
+@click.command("fmt")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would be reformatted (CI, pre-commit).")
+def fmt(files: tuple[Path, ...], check: bool) -> None:
+    """Rewrite specs in netdsl's one canonical layout (comments kept; the meaning never changes)."""
+    from netdsl.fmt import FormatError, format_text
+    from netdsl.runs import write_text
+    from netdsl.spec import read_source
+
+    failed = changed = False
+    for path in files:
+        try:
+            text = read_source(path)
+            formatted = format_text(text, str(path))
+        except NetdslError as err:
+            report_error(err)
+            failed = True
+            continue
+        except FormatError as err:
+            say(f"error: {err}", err=True)
+            failed = True
+            continue
+        if formatted == text:
+            continue
+        changed = True
+        if check:
+            say(f"would reformat {path}")
+            continue
+        try:
+            write_text(path, formatted)
+        except OSError as err:
+            say(f"error: cannot write {path}: {err.strerror or err}", err=True)
+            failed = True
+            continue
+        say(f"reformatted {path}")
+    sys.exit(1 if failed or (check and changed) else 0)
+
+
+COMMANDS = (diff, draw, fmt, runs)

@@ -45,6 +45,11 @@ def load(path: str | Path) -> Network:
     """Read a `.net` file and parse it (raises NetdslError, E001 when it cannot be read; TypeError unless
     `path` is a str, bytes or os.PathLike)."""
     path = path_argument(path, "load")
+    return parse(read_source(path), name=path.stem, file=str(path))
+
+
+def read_source(path: Path) -> str:
+    """A spec file's text: a regular file, at most MAX_SOURCE_BYTES, UTF-8 (E001, E207, E103 otherwise)."""
     try:  # a regular file only (a FIFO would hang), read bounded: a 10 GB file must not fill the memory
         raw = read_bytes(path, MAX_SOURCE_BYTES + 1)
     except OSError as err:
@@ -71,7 +76,7 @@ def load(path: str | Path) -> Network:
                         Span(line=line, column=column), help="save the spec as UTF-8")],
             shown,
         ) from None  # fmt: skip
-    return parse(text, name=path.stem, file=str(path))
+    return text
 
 
 def is_path(text: str) -> bool:
