@@ -10,7 +10,6 @@ user's spec or file name, so it goes through HTML-like labels with every charact
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +49,16 @@ def boxes(report: Report, expand: bool = False) -> list[Box]:
     return [Box(f"n{number}", tuple(rows)) for number, rows in enumerate(groups.values())]
 
 
+def _groups(report: Report, drawn: list[Box]) -> list[list[Box]]:
+    """The expanded boxes of each statement that made more than one Keras layer."""
+    by_name = {box.rows[0].name: box for box in drawn}
+    return [
+        [by_name[row.name] for row in statement.rows]
+        for statement in boxes(report)
+        if len(statement.rows) > 1 and all(row.name in by_name for row in statement.rows)
+    ]
+
+
 def edges(drawn: list[Box]) -> list[tuple[str, str, bool]]:
     """(from box, to box, into a merge) for each input of a row that another box made.
 
@@ -76,14 +85,32 @@ def _cell(text: str, size: int = 10, bold: bool = False, color: str = "#000000")
     return f'<TR><TD><FONT POINT-SIZE="{size}" COLOR="{color}">{content}</FONT></TD></TR>'
 
 
-def _label(rows: Iterable[LayerReport], expand: bool) -> str:
-    rows = list(rows)
+def statement_title(rows: tuple[LayerReport, ...]) -> tuple[str, int | None]:
+    """What the rows of one box are called, and their line: the user block they are a use of (its call's
+    line), else the statement's netdsl kind."""
+    outer = {(getattr(r, "blocks", ()) or ("",))[0] for r in rows}  # blocks: "name@line:column", outermost first
+    if len(outer) == 1 and "" not in outer:
+        name, _, where = outer.pop().partition("@")
+        line = where.split(":")[0]
+        return name, int(line) if line.isdigit() else rows[-1].line
+    return rows[0].source or rows[0].type, rows[-1].line
+
+
+def _types(rows: tuple[LayerReport, ...]) -> str:
+    """`Conv2D + Activation + BatchNormalization`; repeated classes counted: `6 x Conv2D + ...`."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.type] = counts.get(row.type, 0) + 1
+    parts = [f"{n} x {kind}" if n > 1 else kind for kind, n in counts.items()]
+    return " + ".join(parts[:6]) + (" + ..." if len(parts) > 6 else "")
+
+
+def _label(rows: tuple[LayerReport, ...], expand: bool) -> str:
     last = rows[-1]
     params = sum(r.params for r in rows)
-    if expand or len(rows) == 1:
-        title = f"{last.name} ({last.type})"
-    else:
-        title = f"{rows[0].source or rows[0].type}: " + " + ".join(r.type for r in rows)
+    title, line = (f"{last.name} ({last.type})", last.line) if expand or len(rows) == 1 else statement_title(rows)
+    if not expand and len(rows) > 1:
+        title = f"{title}: {_types(rows)}"
     cells = [_cell(title, 11, bold=True), _cell(fmt_shape(tuple(last.output_shape[1:])))]  # type: ignore[arg-type]
     detail = f"{params:,} params" + (
         f", {human_count(sum(r.macs for r in rows))} MACs" if any(r.macs for r in rows) else ""
@@ -91,8 +118,8 @@ def _label(rows: Iterable[LayerReport], expand: bool) -> str:
     cells.append(_cell(detail, 9, color="#444444"))
     if not expand and len(rows) > 1:
         cells.append(_cell(f"{rows[0].name} .. {last.name}", 8, color="#666666"))
-    if last.line:
-        cells.append(_cell(f"line {last.line}", 8, color="#666666"))
+    if line:
+        cells.append(_cell(f"line {line}", 8, color="#666666"))
     return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(cells) + "</TABLE>>"
 
 
@@ -119,8 +146,21 @@ def dot_source(report: Report, expand: bool = False) -> str:
     graph.attr(rankdir="TB", labelloc="t", fontname="Helvetica", label="<" + html.escape(title, quote=True) + ">")
     graph.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", penwidth="0.8")
     graph.attr("edge", arrowsize="0.6", color="#555555")
+    if expand:  # each statement's (or block use's) layers inside a frame named like its collapsed box
+        for number, group in enumerate(_groups(report, drawn)):
+            title, line = statement_title(tuple(r for box in group for r in box.rows))
+            frame = f"{title} (line {line})" if line else title
+            with graph.subgraph(name=f"cluster_{number}") as cluster:
+                cluster.attr(label="<" + html.escape(frame, quote=True) + ">", style="rounded,dashed",
+                             color="#999999", fontsize="10")  # fmt: skip
+                for box in group:
+                    cluster.node(box.id, label=_label(box.rows, expand), fillcolor=_fill(box.rows))
+        framed = {box.id for group in _groups(report, drawn) for box in group}
+    else:
+        framed = set()
     for box in drawn:
-        graph.node(box.id, label=_label(box.rows, expand), fillcolor=_fill(box.rows))
+        if box.id not in framed:
+            graph.node(box.id, label=_label(box.rows, expand), fillcolor=_fill(box.rows))
     for source, target, into_merge in edges(drawn):
         graph.edge(source, target, **({"style": "dashed"} if into_merge else {}))
     return graph.source

@@ -12,7 +12,7 @@ import pytest
 
 import netdsl
 from netdsl.cli import main
-from netdsl.draw import boxes, dot_source, edges
+from netdsl.draw import _types, boxes, dot_source, edges, statement_title
 from tests.conftest import ROOT, SPECS
 
 pytest.importorskip("graphviz")
@@ -153,3 +153,22 @@ def test_the_readme_picture_is_netdsls_drawing_of_resnet() -> None:
     report = netdsl.check(SPECS / "resnet.net")
     assert nodes == len(boxes(report))
     assert texts[0] == f"resnet: {report.total_params:,} params, 10.7 M MACs"
+
+
+@needs_dot
+def test_expanded_statements_are_framed_by_name_and_line(tmp_path: Path) -> None:
+    out = netdsl.draw(SPECS / "resnet.net", expand=True).save(tmp_path / "net.svg")
+    tree = ElementTree.parse(out)
+    clusters = [g for g in tree.iter(f"{SVG}g") if g.get("class") == "cluster"]
+    labels = [t.text for g in clusters for t in g.iter(f"{SVG}text") if t.text and "(line" in t.text]
+    # the stem conv+relu, and per stage the strided conv and two res blocks, and the classifier dense+softmax
+    assert labels.count("res (line 10)") == 4 and labels.count("res (line 11)") == 4
+    assert labels.count("conv (line 9)") == 4 and "dense (line 15)" in labels
+    assert len(clusters) == 1 + 12 + 1
+
+
+def test_repeated_layer_classes_are_counted_in_a_box_title() -> None:
+    rows = tuple(netdsl.check("input 8x8x4\nres 4 k3").layers[1:])
+    assert _types(rows) == "Conv2D + Activation + BatchNormalization + Add"
+    assert _types(rows + rows) == "2 x Conv2D + 2 x Activation + 2 x BatchNormalization + 2 x Add"
+    assert statement_title(rows) == ("res", 2)
