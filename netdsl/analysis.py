@@ -166,6 +166,8 @@ class ShapeGraph:
         kind = layer.kind if layer else op.prefix
         if math.prod(shape) > MAX_ELEMENTS:
             raise too_large(f"{kind}: the output {fmt_shape(shape)}", math.prod(shape), span)
+        for inner in op.inner_prefixes:  # layers the constructor creates inside this one take names too
+            self.namer(inner)
         name = name or self.namer(op.prefix)  # a backbone's layers carry Keras's explicit names
         trainable = self.trainable(len(self.rows), name)
         params = trainable_count = 0

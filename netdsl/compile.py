@@ -59,6 +59,8 @@ class KerasGraph:
         return tuple(x.shape[1:])
 
     def call(self, op: Op, *inputs: Any) -> Any:
+        for inner in op.inner_prefixes:
+            self.namer(inner)
         name = self.namer(op.prefix)
         if self.layer is not None:
             self.sources[name] = self.layer

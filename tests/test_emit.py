@@ -102,6 +102,11 @@ LOOPS = {
         "input 64x8\nrepeat [conv w k3 relu; sepconv w k3 bn momentum=0.9; maxpool 2] for w in 8, 16\ngmp\ndense 2",
         ["layers.Conv1D(", "layers.SeparableConv1D(", "momentum=0.9", "layers.MaxPooling1D(", "for w in (8, 16):"],
     ),
+    # a wrapped layer is written inside its wrapper (its loop unrolls: the emitter parametrizes flat arguments)
+    "recurrent": (
+        "input 30x4\nrepeat [lstm w seq bidir] for w in 8, 16\ngru 4 seq\nconv 2 k3 valid\nupsample 2\ngmp",
+        ["layers.Bidirectional(layer=layers.LSTM(units=16, return_sequences=True))(x)", "layers.UpSampling1D(size=2)"],
+    ),
     # dense on a 4-D tensor, odd sizes, every pooling kind
     "pools": (
         "input 7x5x2\nmaxpool k3 s1 same\navgpool 2\ndense 3 tanh bn\nmaxpool k1x2 s2x1\ngap\nsoftmax",

@@ -95,6 +95,37 @@ ROWS = [
     Row("input 20; elu alpha=0.5", lambda L: [L.ELU(alpha=0.5)], 0, None),
     Row("input 6x6x4; prelu", lambda L: [L.PReLU()], 0, ((1, 1), (1, 1))),
     Row("input 6x6x4; prelu shared", lambda L: [L.PReLU(shared_axes=[1, 2])], 0, ((1, 1), (1, 1))),
+    # sequences (Keras's Embedding casts float inputs to integer ids)
+    Row("input 50; embed 1000 16", lambda L: [L.Embedding(1000, 16)], 0, ((1,), (1,))),
+    Row("input 50; embed 1000 16; conv 8 k5 valid", lambda L: [L.Embedding(1000, 16), L.Conv1D(8, 5)], 46 * 8 * 5 * 16, ((5,), (1,))),
+    Row("input 20x8; lstm 16", lambda L: [L.LSTM(16)], 20 * lstm(16, 8), None),
+    Row("input 20x8; lstm 16 seq", lambda L: [L.LSTM(16, return_sequences=True)], 20 * lstm(16, 8), None),
+    Row("input 20x8; lstm 16 seq bidir; lstm 4", lambda L: [L.Bidirectional(L.LSTM(16, return_sequences=True)), L.LSTM(4)], 20 * lstm(4, 32), None),
+    Row("input 20x8; lstm 16 bidir", lambda L: [L.Bidirectional(L.LSTM(16))], 2 * 20 * lstm(16, 8), None),
+    Row("input 20x8; gru 16 bidir merge=sum", lambda L: [L.Bidirectional(L.GRU(16), merge_mode="sum")], 2 * 20 * lstm(16, 8, gates=3), None),
+    Row("input 20x8; gru 16 return_sequences=1", lambda L: [L.GRU(16, return_sequences=True)], 20 * lstm(16, 8, gates=3), None),
+    # resampling and shape
+    Row("input 5x7x3; upsample", lambda L: [L.UpSampling2D()], 0, None),
+    Row("input 5x7x3; upsample 2x3 bilinear", lambda L: [L.UpSampling2D((2, 3), interpolation="bilinear")], 0, None),
+    Row("input 10x3; upsample 3", lambda L: [L.UpSampling1D(3)], 0, None),
+    Row("input 4x4x4x2; upsample", lambda L: [L.UpSampling3D()], 0, None),
+    Row("input 7x7x3; zeropad", lambda L: [L.ZeroPadding2D(1)], 0, ((1, 1), (1, 1))),
+    Row("input 7x7x3; zeropad 0x1x0x1", lambda L: [L.ZeroPadding2D(((0, 1), (0, 1)))], 0, ((1, 1), (1, 1))),
+    Row("input 10x3; zeropad 2", lambda L: [L.ZeroPadding1D(2)], 0, ((1,), (1,))),
+    Row("input 9x9x3; crop 1x2", lambda L: [L.Cropping2D((1, 2))], 0, ((1, 1), (1, 1))),
+    Row("input 10x3; crop 1x3", lambda L: [L.Cropping1D((1, 3))], 0, ((1,), (1,))),
+    Row("input 6x6x4x2; crop 1", lambda L: [L.Cropping3D(1)], 0, ((1, 1, 1), (1, 1, 1))),
+    Row("input 4x4x8; reshape 16x8", lambda L: [L.Reshape((16, 8))], 0, None),
+    Row("input 4x6x8; permute 2x1x3", lambda L: [L.Permute((2, 1, 3))], 0, None),
+    # normalisation, scaling, noise
+    Row("input 10x16; layernorm", lambda L: [L.LayerNormalization()], 0, ((1,), (1,))),
+    Row("input 8x8x16; groupnorm 4 epsilon=1e-5", lambda L: [L.GroupNormalization(4, epsilon=1e-5)], 0, ((1, 1), (1, 1))),
+    Row("input 8x8x3; rescale 0.00392", lambda L: [L.Rescaling(0.00392)], 0, ((1, 1), (1, 1))),
+    Row("input 8x8x3; normalize", lambda L: [L.Normalization()], 0, ((1, 1), (1, 1))),
+    Row("input 8x8x3; normalize mean=0.5 variance=0.25", lambda L: [L.Normalization(mean=0.5, variance=0.25)], 0, ((1, 1), (1, 1))),
+    Row("input 8x8x3; sdropout .2", lambda L: [L.SpatialDropout2D(0.2)], 0, ((1, 1), (1, 1))),
+    Row("input 10x3; sdropout .2", lambda L: [L.SpatialDropout1D(0.2)], 0, ((1,), (1,))),
+    Row("input 20; noise 0.1", lambda L: [L.GaussianNoise(0.1)], 0, None),
     # a backbone, against keras.applications (MACs: its layers', each kind checked in the rows above)
     Row("input 32x32x3; pretrained mobilenetv2 weights=none", lambda L, x: __import__("keras").applications.MobileNetV2(include_top=False, weights=None, input_tensor=x).output, None, ((491, 491), (32, 32))),
 ]
@@ -193,3 +224,51 @@ def test_check_verify_and_the_emitted_source_build_the_same_model(row: Row) -> N
     source = netdsl.emit(row.net)
     differences = compare(netdsl.analyze(row.net), run_emitted(source))
     assert not differences, "\n".join(d.message for d in differences) + "\n\n" + source
+
+
+# fmt: off
+REFUSED = [
+    # (spec, the first line `netdsl check` prints after `t.net:`): what Keras would refuse, said at the statement
+    ("input 100x16; conv 8 k3x5", "2:1: error[E320]: conv: conv1d kernel 3x5 has 2 sizes, but the input (None, 100, 16) has 1 spatial axis"),
+    ("input 10x4; conv 8 s2 d2", "2:1: error[E320]: conv: conv1d cannot combine a stride above 1 with a dilation above 1 (Keras refuses it)"),
+    ("input 8x8x4; conv 6 groups=4", "2:1: error[E320]: conv: conv2d groups=4 does not divide the filters (6)"),
+    ("input 8x8x6; conv 8 groups=4", "2:1: error[E320]: conv: conv2d groups=4 does not divide the input channels (6)"),
+    ("input 5x5x4; deconv 4 s2 output_padding=2", "2:1: error[E320]: deconv: conv2d_transpose output_padding 2x2 must be smaller than the stride 2x2"),
+    ("input 8x8x3; zeropad 1x2x3", "2:1: error[E320]: zeropad: zero_padding2d 1x2x3 has 3 sizes for the input (None, 8, 8, 3)"),
+    ("input 4x4x3; crop 2", "2:1: error[E303]: crop: cropping2d of ((2, 2), (2, 2)) crops (None, 4, 4, 3) to nothing"),
+    ("input 10x4; upsample 2 bilinear", "2:1: error[E320]: upsample: up_sampling1d has no interpolation= (only UpSampling2D does)"),
+    ("input 4x4x8; reshape 5x5", "2:1: error[E320]: reshape: reshape to (None, 5, 5) needs 25 elements, the input (None, 4, 4, 8) has 128"),
+    ("input 4x4x8; permute 2x1", "2:1: error[E320]: permute: permute 2x1 names 2 axes, the input (None, 4, 4, 8) has 3"),
+    ("input 4x4x8; permute 1x1x3", "2:9: error[E201]: permute: dims must be an order of the axes 1 to 3, each once, got 1x1x3"),
+    ("input 4x4x6; groupnorm 4", "2:1: error[E320]: groupnorm: group_normalization of 4 groups needs channels divisible by 4, got 6"),
+    ("input 4x4x6; normalize mean=1", "2:1: error[E201]: normalize: variance must be given together with mean="),
+    ("input 10x4; lstm 4 merge=sum", "2:8: error[E201]: lstm: merge applies to bidir only"),
+    ("input 10; lstm 4", "2:1: error[E302]: lstm: lstm needs a 3-D input (batch, timesteps, features); got (None, 10)"),
+    ("input 10; gmp", "2:1: error[E302]: gmp: global_max_pooling2d needs a 4-D input (batch, height, width, channels); got (None, 10)"),
+    ("input 8x8x3; dwconv multiplier=0", "2:8: error[E201]: dwconv: multiplier must be a positive integer, got 0"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("spec", "expected"), REFUSED, ids=[spec for spec, _ in REFUSED])
+def test_what_keras_would_refuse_is_a_located_error(runner, write_spec, spec: str, expected: str) -> None:
+    from netdsl.cli import main
+
+    path = write_spec(spec.replace("; ", "\n"), "t.net")
+    result = runner.invoke(main, ["check", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"{path}:{expected}"), result.stderr
+
+
+# Keras fails to build each of these; UpSampling1D has no interpolation argument at all (netdsl's own refusal).
+KERAS_REFUSES = [spec for spec, said in REFUSED if ("E320" in said or "E303" in said) and "interpolation" not in said]
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("spec", KERAS_REFUSES)
+def test_keras_refuses_them_too(spec: str) -> None:
+    """The shape errors are Keras's own refusals, not netdsl's caution: the same layers fail in Keras."""
+    pytest.importorskip("keras")
+    net = netdsl.parse(spec.replace("; ", "\n"))
+    with pytest.raises(Exception):  # noqa: B017  (Keras raises ValueError, TypeError or a backend error)
+        netdsl.build_model(net, check=False)

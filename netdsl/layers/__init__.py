@@ -14,8 +14,10 @@ from netdsl.layers import (  # noqa: F401  (registration)
     dense,
     depthwise,
     norm,
+    padding,
     pooling,
     pretrained,
+    sequence,
     transpose,
 )  # fmt: skip
 

@@ -220,6 +220,7 @@ class Op:
 
     keras_class: ClassVar[str] = ""  # "Conv2D"
     prefix: ClassVar[str] = ""  # "conv2d": Keras's automatic name for the class
+    inner_prefixes: ClassVar[tuple[str, ...]] = ()  # names taken by layers it wraps: Bidirectional(LSTM) -> lstm
 
     def output_shape(self, *inputs: Shape) -> Shape:
         """The output shape for these input shapes, or ShapeError."""

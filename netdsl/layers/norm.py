@@ -1,14 +1,27 @@
-"""Batch normalization (`bn`) and dropout (`dropout P`): layers that keep their input's shape."""
+"""Normalisation, scaling and regularising noise, layers that keep their input's shape: `bn`, `layernorm`,
+`groupnorm`, `rescale`, `normalize`, `dropout`, `sdropout`, `noise`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt, ValidationInfo, field_validator
 
 from netdsl.ir import Layer
-from netdsl.layers.base import Graph, Op, Shape, ShapeError, Syntax, Tensor, Weight
+from netdsl.layers.base import (
+    ElementWise,
+    Graph,
+    Op,
+    RankedOp,
+    Shape,
+    ShapeError,
+    Syntax,
+    Tensor,
+    Weight,
+    check_window,
+    rank_of,
+)
 
 
 @dataclass(frozen=True)
@@ -81,3 +94,185 @@ class Dropout(Layer):
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
         return graph.call(DropoutOp(self.rate), x)
+
+
+@dataclass(frozen=True)
+class LayerNormOp(ElementWise):
+    epsilon: float = 0.001
+    keras_class: ClassVar[str] = "LayerNormalization"
+    prefix: ClassVar[str] = "layer_normalization"
+
+    def weights(self, *inputs: Shape) -> list[Weight]:
+        return [Weight("gamma", inputs[0][-1:]), Weight("beta", inputs[0][-1:])]
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"epsilon": self.epsilon} if self.epsilon != 0.001 else {}
+
+
+class LayerNorm(Layer):
+    """`layernorm [epsilon=0.001]`: Keras LayerNormalization over the last axis (2*C parameters)."""
+
+    kind: Literal["layernorm"] = "layernorm"
+    epsilon: float = Field(0.001, gt=0)
+
+    syntax: ClassVar[Syntax] = Syntax(aliases={"eps": "epsilon"}, example="layernorm epsilon=1e-6")
+    summary: ClassVar[str] = "layer normalization over the last axis (2*C parameters)"
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        return graph.call(LayerNormOp(self.epsilon), x)
+
+
+@dataclass(frozen=True)
+class GroupNormOp(ElementWise):
+    groups: int = 32
+    epsilon: float = 0.001
+    keras_class: ClassVar[str] = "GroupNormalization"
+    prefix: ClassVar[str] = "group_normalization"
+
+    def output_shape(self, *inputs: Shape) -> Shape:
+        if not inputs[0] or inputs[0][-1] % self.groups:
+            raise ShapeError(
+                "E320", f"group_normalization of {self.groups} groups needs channels divisible by {self.groups}, "
+                f"got {inputs[0][-1] if inputs[0] else 0}",
+            )  # fmt: skip
+        return inputs[0]
+
+    def weights(self, *inputs: Shape) -> list[Weight]:
+        return [Weight("gamma", inputs[0][-1:]), Weight("beta", inputs[0][-1:])]
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"groups": self.groups, **({"epsilon": self.epsilon} if self.epsilon != 0.001 else {})}
+
+
+class GroupNorm(Layer):
+    """`groupnorm [G] [epsilon=0.001]`: Keras GroupNormalization with G groups of channels (default 32, as
+    Keras's), 2*C parameters."""
+
+    kind: Literal["groupnorm"] = "groupnorm"
+    groups: PositiveInt = 32
+    epsilon: float = Field(0.001, gt=0)
+
+    syntax: ClassVar[Syntax] = Syntax(positional=("groups",), aliases={"eps": "epsilon"}, example="groupnorm 8")
+    summary: ClassVar[str] = "group normalization over G groups of channels (2*C parameters)"
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        return graph.call(GroupNormOp(self.groups, self.epsilon), x)
+
+
+@dataclass(frozen=True)
+class RescalingOp(ElementWise):
+    scale: float
+    offset: float = 0.0
+    keras_class: ClassVar[str] = "Rescaling"
+    prefix: ClassVar[str] = "rescaling"
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"scale": self.scale, **({"offset": self.offset} if self.offset else {})}
+
+
+class Rescale(Layer):
+    """`rescale S [offset=O]`: Keras Rescaling, x * S + O (`rescale 0.00392` maps 0..255 to 0..1)."""
+
+    kind: Literal["rescale"] = "rescale"
+    scale: float
+    offset: float = 0.0
+
+    syntax: ClassVar[Syntax] = Syntax(positional=("scale",), example="rescale 0.0078431 offset=-1")
+    summary: ClassVar[str] = "x * scale + offset (Keras Rescaling)"
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        return graph.call(RescalingOp(self.scale, self.offset), x)
+
+
+@dataclass(frozen=True)
+class NormalizationOp(ElementWise):
+    """Keras Normalization over the last axis. Given mean and variance it holds no weights; otherwise it
+    has the statistics `adapt()` fills as non-trainable weights: mean (C), variance (C) and a count."""
+
+    mean: float | None = None
+    variance: float | None = None
+    keras_class: ClassVar[str] = "Normalization"
+    prefix: ClassVar[str] = "normalization"
+
+    def weights(self, *inputs: Shape) -> list[Weight]:
+        if self.mean is not None:
+            return []
+        channels = inputs[0][-1:]
+        return [Weight("mean", channels, False), Weight("variance", channels, False), Weight("count", (), False)]
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"mean": self.mean, "variance": self.variance} if self.mean is not None else {}
+
+
+class Normalize(Layer):
+    """`normalize [mean=M variance=V]`: Keras Normalization, (x - mean) / sqrt(variance), as EfficientNet's
+    stem. Without mean and variance it carries the per-channel statistics Keras's `adapt()` computes
+    (2*C+1 non-trainable weights; netdsl does not adapt them: load them with the weights)."""
+
+    kind: Literal["normalize"] = "normalize"
+    mean: float | None = None
+    variance: float | None = Field(None, gt=0, validate_default=True)
+
+    syntax: ClassVar[Syntax] = Syntax(example="normalize mean=0.5 variance=0.25")
+    summary: ClassVar[str] = "(x - mean) / sqrt(variance), Keras Normalization (or its adapted statistics)"
+
+    @field_validator("variance")
+    @classmethod
+    def _both_or_neither(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if (value is None) != (info.data.get("mean") is None):
+            raise ValueError("must be given together with mean= (or neither, for adapted statistics)")
+        return value
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        return graph.call(NormalizationOp(self.mean, self.variance), x)
+
+
+@dataclass(frozen=True)
+class SpatialDropoutOp(ElementWise, RankedOp):
+    rate: float = 0.0
+    rank: int = 2
+    keras_template: ClassVar[str] = "SpatialDropout{}D"
+    prefix_template: ClassVar[str] = "spatial_dropout{}d"
+
+    def output_shape(self, *inputs: Shape) -> Shape:
+        check_window(self.prefix, inputs[0], self.rank)
+        return inputs[0]
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"rate": self.rate}
+
+
+class SpatialDropout(Layer):
+    """`sdropout P`: drops whole channels (SpatialDropout2D; 1-D/3-D by rank) with rate P."""
+
+    kind: Literal["sdropout"] = "sdropout"
+    rate: float = Field(ge=0, lt=1)
+
+    syntax: ClassVar[Syntax] = Syntax(positional=("rate",), example="sdropout .2")
+    summary: ClassVar[str] = "spatial dropout: whole channels (SpatialDropout1D/2D/3D by rank)"
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        return graph.call(SpatialDropoutOp(self.rate, rank_of(graph.shape(x))), x)
+
+
+@dataclass(frozen=True)
+class GaussianNoiseOp(ElementWise):
+    stddev: float
+    keras_class: ClassVar[str] = "GaussianNoise"
+    prefix: ClassVar[str] = "gaussian_noise"
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"stddev": self.stddev}
+
+
+class Noise(Layer):
+    """`noise S`: Keras GaussianNoise with standard deviation S, while training only."""
+
+    kind: Literal["noise"] = "noise"
+    stddev: float = Field(ge=0)
+
+    syntax: ClassVar[Syntax] = Syntax(positional=("stddev",), example="noise 0.1")
+    summary: ClassVar[str] = "additive Gaussian noise while training (Keras GaussianNoise)"
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        return graph.call(GaussianNoiseOp(self.stddev), x)
