@@ -30,36 +30,74 @@ LENGTH = 12
 """Hex digits kept of the SHA-256 (48 bits: a collision among a million specs has odds of ~1 in 500)."""
 
 
+REFERENCES: dict[str, frozenset[str]] = {
+    "*": frozenset({"tap", "ref", "refs", "input_name", "outputs"}),  # tensors named with `as`, and their uses
+    "InputSpec": frozenset({"name"}),  # `input 10 as meta`
+}
+"""Fields holding tensor names: renamed t1, t2, ... in order of first appearance, so naming a tensor
+`skip` or `d1` gives the same id (as loop variables' names do)."""
+
+AS_WRITTEN: dict[str, frozenset[str]] = {
+    "*": frozenset({"ref_name", "ref_names"}),  # the names as written, kept for messages and emitted code
+    "Block": frozenset({"name", "args"}),  # a user block's name and arguments: its expanded body is what counts
+}
+"""Fields that repeat, for people, what other fields already say: not hashed."""
+
+
+def _in(table: dict[str, frozenset[str]], model: BaseModel, field: str) -> bool:
+    return field in table["*"] or field in table.get(type(model).__name__, frozenset())
+
+
 def _dropped(field: str) -> bool:
     return field == "span" or field.endswith("_span")
 
 
-def normalised(value: Any, memo: dict[int, Any] | None = None) -> Any:
-    """JSON-ready data of an IR value: spans dropped, fields at their default left out, `kind` kept.
+class _Normaliser:
+    """One pass over an IR value; nodes memoised by identity, tensor names renamed consistently.
 
-    Lowering reuses one frozen node for every repetition of a statement, so nodes are memoised by
-    identity: a 100,000-layer `repeat` costs one conversion per distinct layer."""
-    memo = {} if memo is None else memo
-    if isinstance(value, BaseModel):
-        key = id(value)
-        if key not in memo:
-            out: dict[str, Any] = {}
-            for field, info in type(value).model_fields.items():
-                item = getattr(value, field)
-                if _dropped(field) or (
-                    field != "kind" and not info.is_required() and item == info.get_default(call_default_factory=True)
-                ):
-                    continue
-                out[field] = normalised(item, memo)
-            memo[key] = out
-        return memo[key]
-    if isinstance(value, (list, tuple)):
-        return [normalised(item, memo) for item in value]
-    if isinstance(value, dict):
-        return {str(k): normalised(v, memo) for k, v in value.items() if not _dropped(str(k))}
-    if isinstance(value, float) and value.is_integer():
-        return int(value)  # `l2=1e-6` and `l2=0.000001` are equal already; `1.0` and `1` are made so
-    return value
+    Lowering reuses one frozen node for every repetition of a statement, so a 100,000-layer `repeat`
+    costs one conversion per distinct layer."""
+
+    def __init__(self) -> None:
+        self.memo: dict[int, Any] = {}
+        self.names: dict[str, str] = {}
+
+    def name(self, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [self.name(item) for item in value]
+        if isinstance(value, str):
+            return self.names.setdefault(value, f"t{len(self.names) + 1}")
+        return self(value)
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            key = id(value)
+            if key not in self.memo:
+                self.memo[key] = self.model(value)
+            return self.memo[key]
+        if isinstance(value, (list, tuple)):
+            return [self(item) for item in value]
+        if isinstance(value, dict):
+            return {str(k): self(v) for k, v in value.items() if not _dropped(str(k))}
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # `l2=1e-6` and `l2=0.000001` are equal already; `1.0` and `1` are made so
+        return value
+
+    def model(self, value: BaseModel) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for field, info in type(value).model_fields.items():
+            item = getattr(value, field)
+            at_default = not info.is_required() and item == info.get_default(call_default_factory=True)
+            if _dropped(field) or _in(AS_WRITTEN, value, field) or (field != "kind" and at_default):
+                continue
+            out[field] = self.name(item) if _in(REFERENCES, value, field) else self(item)
+        return out
+
+
+def normalised(value: Any) -> Any:
+    """JSON-ready data of an IR value: spans and as-written copies dropped, fields at their default left
+    out (`kind` kept), tensor names renamed by first appearance."""
+    return _Normaliser()(value)
 
 
 def architecture(net: Network) -> dict[str, Any]:

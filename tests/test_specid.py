@@ -153,3 +153,19 @@ def test_the_documented_example_is_true() -> None:
     assert netdsl.spec_id(first) == netdsl.spec_id(second) == stated == netdsl.spec_id(SPECS / "convnet.net")
     assert netdsl.spec_id(first.replace("gmp", "gmp\ndropout .1")) != stated
     assert netdsl.spec_id(first.replace("k3", "k5")) != stated
+
+
+def test_tensor_names_are_renamed_by_first_appearance() -> None:
+    class Tap(BaseModel):  # stands for any node naming its output (`as d1`) or reading a name
+        kind: str = "conv"
+        tap: str | None = None
+        refs: tuple[str, ...] = ()
+        ref_names: tuple[str, ...] = ()  # as written: dropped
+
+    def nodes(first: str, second: str) -> list[Tap]:
+        return [Tap(tap=first), Tap(tap=second), Tap(refs=(first, second), ref_names=(first, second))]
+
+    assert normalised(nodes("d1", "d2")) == normalised(nodes("skip", "x")) == [
+        {"kind": "conv", "tap": "t1"}, {"kind": "conv", "tap": "t2"}, {"kind": "conv", "refs": ["t1", "t2"]},
+    ]  # fmt: skip
+    assert normalised(nodes("d1", "d2")) != normalised([*nodes("d1", "d2")[:2], Tap(refs=("d2", "d1"))])
