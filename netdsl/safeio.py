@@ -50,7 +50,9 @@ def open_regular(path: str | Path) -> BinaryIO:
         if not stat.S_ISREG(mode):
             raise not_regular(path, mode)
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        return os.fdopen(fd, "rb")
+        stream = os.fdopen(fd, "rb")
+        stream.raw.name = os.fspath(path)  # type: ignore[attr-defined]  # its repr names the file, not the fd
+        return stream
     except BaseException:
         os.close(fd)
         raise

@@ -93,3 +93,12 @@ def test_a_folder_with_an_unknowable_float_range_is_e503(tmp_path: Path) -> None
     save(tmp_path / "a" / "hot.tiff", np.full((8, 8), 4000.0, np.float32))
     with pytest.raises(NetdslError, match=r"error\[E503\]: 1 image\(s\) cannot be decoded: .*hot.tiff: float image"):
         load_dataset(str(tmp_path), (8, 8, 1))
+
+
+def test_an_unreadable_image_is_named_by_its_path(tmp_path: Path) -> None:
+    """The file is opened by netdsl (regular files only) and handed to PIL as a stream; the message
+    must still name the file, not `<_io.BufferedReader name=5>` (found by tests/fuzz/test_fuzz_data.py)."""
+    (tmp_path / "x.png").write_bytes(b"not an image")
+    with pytest.raises(OSError) as info:
+        read_image(tmp_path / "x.png", (8, 8, 1))
+    assert str(info.value) == f"cannot identify image file {str(tmp_path / 'x.png')!r}"

@@ -150,7 +150,7 @@ def eight_bit(picture: Any) -> Any:
 
 def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
     """One image file as uint8 H x W x C at the spec's size and channels (raises OSError/ValueError)."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with open_regular(path) as stream, Image.open(stream) as picture:
@@ -164,6 +164,8 @@ def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
             array = np.asarray(picture, np.uint8)
     except Image.DecompressionBombError as err:  # a small file claiming gigapixels: refused like a corrupt one
         raise ValueError(f"too large to decode safely: {err}".split(", could be")[0]) from None
+    except UnidentifiedImageError:  # PIL names the open stream; say which file, as PIL does for a path
+        raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}") from None
     return array[..., None] if array.ndim == 2 else array
 
 
