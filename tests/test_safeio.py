@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,27 +16,14 @@ from click.testing import CliRunner, Result
 
 from netdsl.cli import main
 from netdsl.safeio import NotRegularFile, open_regular, read_bytes, read_text
+from tests.fuzz.sandbox import no_block
 
 SPEC = "input 8x8x3\nconv 4 k3 relu\ngap\ndense 2 softmax\n"
 WAIT_SECONDS = 20  # far above the ~0.1 s an answer takes; a FIFO that blocks never answers
 
 
-@contextmanager
-def answers_within(seconds: int = WAIT_SECONDS) -> Iterator[None]:
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"no answer within {seconds} s: blocked on a FIFO?")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def invoke(*args: str) -> Result:
-    with answers_within():
+    with no_block(WAIT_SECONDS):
         result = CliRunner().invoke(main, list(args))
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(result.output) from result.exception
@@ -72,7 +56,7 @@ def test_the_helper_refuses_every_kind_of_non_regular_file(tmp_path: Path) -> No
         (tmp_path, "a directory"),
         (Path("/dev/null"), "a character device"),
     ):
-        with answers_within(), pytest.raises(NotRegularFile, match=f"not a regular file \\(it is {kind}"):
+        with no_block(WAIT_SECONDS), pytest.raises(NotRegularFile, match=f"not a regular file \\(it is {kind}"):
             open_regular(path)
     with pytest.raises(OSError, match="NUL"):
         open_regular("a\0b.net")
