@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
-from netdsl.ir import Layer, Network, Span
-from netdsl.layers.base import Op, ReceptiveField, Shape, ShapeError, fmt_shape
+from netdsl.ir import Network, Span
+from netdsl.layers.base import GraphBase, Op, ReceptiveField, Shape, ShapeError, fmt_shape
 from netdsl.layers.pretrained import Application
 
 MAX_KERAS_LAYERS = 500_000
@@ -67,6 +67,7 @@ class LayerReport(BaseModel):
     line: int | None = None
     column: int | None = None
     source: str = ""  # the netdsl kind this layer came from
+    blocks: tuple[str, ...] = ()  # the user-block uses it is inside, outermost first: ("basic@12:5",)
 
 
 class Report(BaseModel):
@@ -78,6 +79,8 @@ class Report(BaseModel):
     input_shape: tuple[int | None, ...]
     output_shape: tuple[int | None, ...]
     layers: list[LayerReport]
+    input_shapes: list[tuple[int | None, ...]] = []  # every input's, the first being input_shape
+    output_shapes: list[tuple[int | None, ...]] = []  # every output's, the first being output_shape
     total_params: int
     trainable_params: int
     non_trainable_params: int
@@ -121,25 +124,39 @@ class Namer:
         return prefix if n == 0 else f"{prefix}_{n}"
 
 
-class ShapeGraph:
-    """A Graph whose tensors are `Node`s; records one `LayerReport` per op."""
+class ShapeGraph(GraphBase[Node]):
+    """A Graph whose tensors are `Node`s; records one `LayerReport` per op, in creation order (`ordered`
+    puts them in Keras's order), each with the count of its trainable weights (`freeze` applies freezing)."""
 
     def __init__(self, trainable: Callable[[int, str], bool] | None = None) -> None:
+        super().__init__()
         self.rows: list[LayerReport] = []
         self.warnings: list[Diagnostic] = []
         self.namer = Namer()
-        self.layer: Layer | None = None
-        self.statement: int | None = None  # index of `self.layer` in the lowered network
         self.trainable = trainable or (lambda index, name: True)
+        self.statement: int | None = None  # index of the top-level layer being applied
+        self.bound: dict[str, Span | None] = {}  # name -> where it was given
+        self.looked_up: set[str] = set()
 
-    def input(self, shape: Shape, span: Span | None) -> Node:
+    def input(self, shape: Shape, span: Span | None, name: str | None = None) -> Node:
         if math.prod(shape) > MAX_ELEMENTS:
             raise too_large(f"the input {fmt_shape(shape)}", math.prod(shape), span)
-        name = "input_layer"
-        self.namer.counts["input_layer"] = 1
+        row_name = self.namer("input_layer")
         field = ReceptiveField.of_input(shape)
-        self.rows.append(_row(name, "InputLayer", shape, 0, 0, 0, field, (), span, "input"))
-        return Node(shape, field, name)
+        self.rows.append(_row(row_name, "InputLayer", shape, 0, 0, 0, field, (), span, "input"))
+        node = Node(shape, field, row_name)
+        if name is not None:
+            self.bound[name] = span
+            self.names[name] = node
+        return node
+
+    def bind(self, name: str, tensor: Node) -> None:
+        self.bound[name] = self.layer.span if self.layer is not None else None
+        super().bind(name, tensor)
+
+    def lookup(self, name: str) -> Node:
+        self.looked_up.add(name)
+        return super().lookup(name)
 
     def application(self, application: Application, x: Node) -> Node:
         """A whole keras.applications backbone: replay its layers, each under its own Keras name."""
@@ -148,48 +165,103 @@ class ShapeGraph:
     def shape(self, x: Node) -> Shape:
         return x.shape
 
+    def fail(self, code: str, message: str, help: str | None = None) -> NetdslError:
+        """A located error at the current layer; inside a block, its notes say where the block is used."""
+        span = self.layer.span if self.layer is not None else None
+        notes = tuple(frame.describe() for frame in reversed(self.frames))
+        return NetdslError([Diagnostic(code, message, span, notes=notes, help=help)])
+
     def call(self, op: Op, *inputs: Node, name: str | None = None) -> Node:
         layer = self.layer
         span = layer.span if layer else None
         if len(self.rows) >= MAX_KERAS_LAYERS:  # a statement can expand to many ops: bound the rows too
-            raise NetdslError(
-                [Diagnostic("E207", f"the network has more than {MAX_KERAS_LAYERS:,} Keras layers", span,
-                            help="see docs/limits.md")]
-            )  # fmt: skip
+            raise self.fail(
+                "E207", f"the network has more than {MAX_KERAS_LAYERS:,} Keras layers", help="see docs/limits.md"
+            )
         shapes = [node.shape for node in inputs]
+        kind = layer.kind if layer else op.prefix
         try:
             shape = op.output_shape(*shapes)
         except ShapeError as err:
-            raise NetdslError(
-                [Diagnostic(err.code, f"{layer.kind if layer else op.prefix}: {err.message}", span, help=err.help)]
-            ) from None
-        kind = layer.kind if layer else op.prefix
+            where = f"{layer.mode if kind == 'merge' else kind}" if layer else op.prefix  # type: ignore[union-attr]
+            raise self.fail(err.code, f"{where}: {err.message}", err.help) from None
         if math.prod(shape) > MAX_ELEMENTS:
             raise too_large(f"{kind}: the output {fmt_shape(shape)}", math.prod(shape), span)
         for inner in op.inner_prefixes:  # layers the constructor creates inside this one take names too
             self.namer(inner)
         name = name or self.namer(op.prefix)  # a backbone's layers carry Keras's explicit names
-        trainable = self.trainable(len(self.rows), name)
         params = trainable_count = 0
         for weight in op.weights(*shapes):
             if weight.size > MAX_ELEMENTS:
                 raise too_large(f"{kind}: the {weight.name} {tuple(weight.shape)}", weight.size, span)
             params += weight.size
-            trainable_count += weight.size if (weight.trainable and trainable) else 0
+            trainable_count += weight.size if weight.trainable else 0
         for code, message in op.warnings(*shapes):
             self.warnings.append(Diagnostic(code, message, span, severity="warning"))
         field = op.receptive_field(*(node.receptive_field for node in inputs))
         row = _row(
             name, op.keras_class, shape, params, trainable_count, op.macs(shape, *shapes), field,
             tuple(node.name for node in inputs), span, layer.kind if layer else "", self.statement,
+            tuple(f"{f.name}@{f.span.line}:{f.span.column}" for f in self.frames if f.span is not None),
         )  # fmt: skip
         self.rows.append(row)
         return Node(shape, field, name)
+
+    def ordered(self, outputs: list[Node]) -> tuple[list[LayerReport], list[LayerReport]]:
+        """The rows in the order of Keras's `model.layers`, and the rows that reach no output."""
+        order, reached = keras_order(self.rows, [node.name for node in outputs])
+        return [self.rows[i] for i in order], [row for i, row in enumerate(self.rows) if i not in reached]
+
+    def freeze(self, rows: list[LayerReport]) -> list[LayerReport]:
+        """Apply `trainable(index, name)` to rows in Keras's order: frozen layers train nothing."""
+        out = []
+        for index, row in enumerate(rows):
+            if row.trainable_params and not self.trainable(index, row.name):
+                row = row.model_copy(update={"trainable_params": 0, "non_trainable_params": row.params})
+            out.append(row)
+        return out
+
+
+def keras_order(rows: list[LayerReport], outputs: list[str]) -> tuple[list[int], set[int]]:
+    """Indices of `rows` (in creation order) as Keras's functional model lists its layers, and the set
+    of rows that reach an output. Keras (ops/function.py, `map_graph`) walks the graph depth-first from
+    the outputs, numbering each layer when first seen; a layer's depth is its longest path to an output;
+    layers are listed by decreasing depth, ties by that number. Inputs no output needs come last."""
+    index = {row.name: i for i, row in enumerate(rows)}
+    parents = [[index[name] for name in row.inputs] for row in rows]
+    seen: dict[int, int] = {}  # row -> traversal number
+    finished: set[int] = set()
+    post: list[int] = []  # rows from inputs to outputs
+    for output in outputs:
+        stack = [(index[output], 0)]
+        while stack:  # iterative: a 100,000-layer chain must not recurse
+            node, child = stack.pop()
+            if child == 0:
+                if node in finished:
+                    continue
+                seen.setdefault(node, len(seen))
+            if child < len(parents[node]):
+                stack.append((node, child + 1))
+                stack.append((parents[node][child], 0))
+            elif node not in finished:
+                finished.add(node)
+                post.append(node)
+    depth: dict[int, int] = {}
+    for node in reversed(post):
+        here = depth.setdefault(node, 0)
+        for parent in parents[node]:
+            depth[parent] = max(here + 1, depth.get(parent, 0))
+    for i, row in enumerate(rows):  # inputs that no output needs: Keras keeps them, at depth 0
+        if row.type == "InputLayer" and i not in depth:
+            depth[i], seen[i] = 0, -1
+    order = sorted(depth, key=lambda i: (-depth[i], seen[i]))
+    return order, set(post)
 
 
 def _row(
     name: str, type_: str, shape: Shape, params: int, trainable: int, macs: int,
     field: ReceptiveField | None, inputs: tuple[str, ...], span: Span | None, source: str, statement: int | None = None,
+    blocks: tuple[str, ...] = (),
 ) -> LayerReport:  # fmt: skip
     return LayerReport.model_construct(
         name=name,
@@ -206,6 +278,7 @@ def _row(
         line=span.line if span else None,
         column=span.column if span else None,
         source=source,
+        blocks=blocks,
     )
 
 
@@ -216,6 +289,9 @@ def _trailing_warnings(net: Network) -> Iterable[Diagnostic]:
     """W401: layers after the activation that ends a classifier (Keras accepts them)."""
     seen_final = False
     for layer in net.layers:
+        if layer.restarts_path:
+            seen_final = False
+            continue
         post = getattr(layer, "post", ()) or ((getattr(layer, "function", None),) if layer.kind == "activation" else ())
         if seen_final and layer.kind not in ("dropout",):
             yield Diagnostic(
@@ -287,24 +363,32 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
         )
     graph = ShapeGraph(trainable)
     try:
-        x = graph.input(net.input_shape, net.input_span)
+        x = graph.input(net.input_shape, net.input_span, net.input_name)
+        inputs = [x, *(graph.input(spec.shape, spec.span, spec.name) for spec in net.extra_inputs)]
         for index, layer in enumerate(net.layers):
-            graph.layer, graph.statement = layer, index
-            x = layer.apply(x, graph)
+            graph.statement = index  # `netdsl draw` boxes the rows of one top-level statement together
+            x = graph.run((layer,), x)
+        outputs = [graph.lookup(name) for name in net.outputs] or [x]
+        rows, dead = graph.ordered(outputs)
+        rows = graph.freeze(rows)
     except NetdslError as err:
         err.source = source
         raise
-    rows = graph.rows
     total = sum(r.params for r in rows)
     trainable_total = sum(r.trainable_params for r in rows)
     macs = sum(r.macs for r in rows)
-    warnings = [*_first_layer_warnings(net), *graph.warnings, *_trailing_warnings(net), *_memory_warnings(rows, total)]
+    warnings = [
+        *_first_layer_warnings(net), *graph.warnings, *_trailing_warnings(net), *_memory_warnings(rows, total),
+        *_graph_warnings(graph, dead),
+    ]  # fmt: skip
     return Report(
         file=net.file,
         name=net.name,
         input_shape=(None, *net.input_shape),
-        output_shape=(None, *x.shape),
+        output_shape=(None, *outputs[0].shape),
         layers=rows,
+        input_shapes=[(None, *node.shape) for node in inputs],
+        output_shapes=[(None, *node.shape) for node in outputs],
         total_params=total,
         trainable_params=trainable_total,
         non_trainable_params=total - trainable_total,
@@ -313,3 +397,27 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
         param_bytes=4 * total,
         warnings=[w.to_dict() for w in warnings],
     )
+
+
+def _graph_warnings(graph: ShapeGraph, dead: list[LayerReport]) -> Iterable[Diagnostic]:
+    """W407: a name given with `as` and never used; W406: layers whose output reaches no output of the model
+    (Keras leaves them out of the model, so netdsl does too)."""
+    seen: set[tuple[str, Span | None]] = set()
+    for name, span in graph.bound.items():
+        shown = name.split("#")[0]
+        if name not in graph.looked_up and (shown, span) not in seen:
+            seen.add((shown, span))
+            yield Diagnostic("W407", f"'{shown}' is named but never used", span, severity="warning",
+                             help=f"use it (`use {shown}`, `add {shown}`, `cat {shown}`, `output {shown}`) or drop `as {shown}`")  # fmt: skip
+    real = [row for row in dead if row.type != "InputLayer"]
+    if real:
+        first = real[0]
+        span = Span(line=first.line, column=first.column) if first.line and first.column else None
+        names = ", ".join(row.name for row in real[:5]) + (", ..." if len(real) > 5 else "")
+        yield Diagnostic("W406", f"{len(real)} layer{'s' * (len(real) != 1)} {'reach' if len(real) != 1 else 'reaches'} no output and {'are' if len(real) != 1 else 'is'} left out of the model: {names}",
+                         span, severity="warning", help="name the tensor and list it in `output`, or merge it into the network")  # fmt: skip
+
+
+def format_shape(shape: tuple[int | None, ...]) -> str:
+    """`(None, 32, 32, 3)`."""
+    return fmt_shape(tuple(shape[1:]))  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from typing import Any
 from netdsl.analysis import Namer, Report, analyze
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Layer, Network, Span
-from netdsl.layers.base import Op
+from netdsl.layers.base import GraphBase, Op
 from netdsl.layers.pretrained import Application
 
 INSTALL_HINT = "pip install 'netdsl[keras]'"
@@ -38,18 +38,20 @@ def import_keras() -> Any:
     return keras
 
 
-class KerasGraph:
+class KerasGraph(GraphBase[Any]):
     """A Graph whose tensors are Keras symbolic tensors."""
 
     def __init__(self, keras: Any) -> None:
+        super().__init__()
         self.keras = keras
         self.namer = Namer()
-        self.layer: Layer | None = None
         self.sources: dict[str, Layer] = {}  # Keras layer name -> the netdsl layer it came from
 
-    def input(self, shape: tuple[int, ...]) -> Any:
-        self.namer.counts["input_layer"] = 1
-        return self.keras.Input(shape=shape, name="input_layer")
+    def input(self, shape: tuple[int, ...], dtype: str = "float32", name: str | None = None) -> Any:
+        tensor = self.keras.Input(shape=shape, dtype=dtype, name=self.namer("input_layer"))
+        if name is not None:
+            self.bind(name, tensor)
+        return tensor
 
     def application(self, application: Application, x: Any) -> Any:
         """A whole backbone, built by keras.applications on `x`: its layers join the model one by one."""
@@ -106,15 +108,18 @@ def compile_network(net: Network, trainable: Callable[[int, str], bool] | None =
             _functional_model(None, None, None, net, len(report.layers))
     keras = import_keras()
     graph = KerasGraph(keras)
-    x = inputs = graph.input(net.input_shape)  # type: ignore[arg-type]
+    x = graph.input(net.input_shape, net.input_dtype, net.input_name)  # type: ignore[arg-type]
+    inputs = [x, *(graph.input(spec.shape, spec.dtype, spec.name) for spec in net.extra_inputs)]
     try:
-        for layer in net.layers:
-            graph.layer = layer
-            x = layer.apply(x, graph)
+        x = graph.run(net.layers, x)
     except NetdslError as err:  # a backbone's weights that cannot be loaded
         err.source = Source(net.source, net.file or "<string>")
         raise
-    model = _functional_model(keras, inputs, x, net, sum(graph.namer.counts.values()))
+    outputs = [graph.lookup(name) for name in net.outputs] or [x]
+    model = _functional_model(
+        keras, inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0], net,
+        sum(graph.namer.counts.values()),
+    )  # fmt: skip
     if trainable is not None:  # freezing, e.g. the spec's own `pretrained ... freeze<N` (netdsl.transfer)
         for index, keras_layer in enumerate(model.layers):
             keras_layer.trainable = trainable(index, keras_layer.name)

@@ -25,8 +25,9 @@ from netdsl.analysis import Node, ShapeGraph, analyze
 from netdsl.compile import model_name
 from netdsl.diagnostics import NetdslError, Source
 from netdsl.ir import Command, Layer, Network, Repeat, Statement
-from netdsl.layers.base import Code, Op, Shape, fmt_shape
+from netdsl.layers.base import Code, GraphBase, Op, Shape, fmt_shape
 from netdsl.layers.pretrained import Application, Freezing
+from netdsl.names import evaluate
 from netdsl.syntax import parse_surface
 
 INDENT = "    "
@@ -39,28 +40,39 @@ RESERVED = frozenset({"x", "y", "z", "inputs", "keras", "layers", "regularizers"
 
 @dataclass(frozen=True)
 class OpCall:
-    """One op of a traced layer: the op and where its inputs come from (-1: the layer's input)."""
+    """One op of a traced layer: the op and where its inputs come from (-1: the layer's input, a string:
+    the Python variable of a tensor named earlier with `as`)."""
 
     op: Op
-    inputs: tuple[int, ...]
+    inputs: tuple[int | str, ...]
 
 
-class TraceGraph:
-    """A Graph whose tensors are op indices: records a layer's ops and their wiring. A ShapeGraph runs
-    alongside, so rank-generic layers (`conv` on a sequence is Conv1D) see their inputs' shapes."""
+def variable(name: str) -> str:
+    """The Python variable of a tensor named in the spec (`d1`, a rebinding `d1#2` is `d1` again)."""
+    return python_name(name.split("#")[0], set())
 
-    def __init__(self, shapes: ShapeGraph, x: Node) -> None:
+
+class TraceGraph(GraphBase[int | str]):
+    """A Graph whose tensors are op indices, or the variables of tensors named outside the traced layer:
+    records a layer's ops and their wiring. A ShapeGraph runs alongside, so rank-generic layers (`conv`
+    on a sequence is Conv1D) see their inputs' shapes."""
+
+    def __init__(self, shapes: ShapeGraph, x: Node, named: dict[str, Node]) -> None:
+        super().__init__()
         self.calls: list[OpCall] = []
         self.shapes = shapes
-        self.nodes: dict[int, Node] = {-1: x}
+        self.nodes: dict[int | str, Node] = {-1: x, **named}
 
-    def shape(self, x: int) -> Shape:
+    def shape(self, x: int | str) -> Shape:
         return self.nodes[x].shape
 
-    def call(self, op: Op, *inputs: int) -> int:
+    def call(self, op: Op, *inputs: int | str) -> int:
         self.calls.append(OpCall(op, tuple(inputs)))
         self.nodes[len(self.calls) - 1] = self.shapes.call(op, *(self.nodes[i] for i in inputs))
         return len(self.calls) - 1
+
+    def lookup(self, name: str) -> int | str:
+        return self.names[name] if name in self.names else variable(name)
 
     def application(self, application: Application, x: int) -> int:
         """A keras.applications backbone: one call that builds it on the tensor (see ApplicationSourceOp)."""
@@ -69,18 +81,27 @@ class TraceGraph:
         return len(self.calls) - 1
 
 
-def trace_all(net: Network) -> list[tuple[OpCall, ...]]:
-    """The ops each layer of `net` stands for, in order (the spec has been analyzed, so shapes are valid)."""
+def trace_all(net: Network) -> tuple[list[tuple[OpCall, ...]], list[int | str]]:
+    """The ops each layer of `net` stands for, in order, and what each layer's output is (an op index, -1
+    for its input, or a named tensor's variable); the spec has been analyzed, so shapes are valid."""
     shapes = ShapeGraph(lambda index, name: True)
     node = shapes.input(net.input_shape or (), net.input_span)
-    traces = []
+    named: dict[str, Node] = {}  # variable -> its node, for the tensors named so far
+    if net.input_name:
+        named[variable(net.input_name)] = node
+    for spec in net.extra_inputs:
+        named[variable(spec.name)] = shapes.input(spec.shape, spec.span)
+    traces, outputs = [], []
     for layer in net.layers:
         shapes.layer = layer
-        graph = TraceGraph(shapes, node)
-        layer.apply(-1, graph)
+        graph = TraceGraph(shapes, node, named)
+        output = layer.apply(-1, graph)
         traces.append(tuple(graph.calls))
-        node = graph.nodes[len(graph.calls) - 1]
-    return traces
+        outputs.append(output)
+        node = graph.nodes[output]
+        if layer.tap is not None:
+            named[variable(layer.tap)] = node
+    return traces, outputs
 
 
 def _is_opaque(op: Op) -> bool:
@@ -120,9 +141,14 @@ class Helper:
     slots: dict[tuple[int, str], str]  # (op index, argument) -> parameter name
     doc: str
 
+    @property
+    def externals(self) -> list[str]:
+        """Tensors named outside the helper that it reads (`cat [conv 8] d1`): passed as parameters."""
+        return list(dict.fromkeys(i for c in self.calls for i in c.inputs if isinstance(i, str)))
+
     def source(self) -> list[str]:
         """The `def` of this helper."""
-        lines = [f"def {self.name}({', '.join(['x', *self.params])}):", f'{INDENT}"""{self.doc}"""']
+        lines = [f"def {self.name}({', '.join(['x', *self.externals, *self.params])}):", f'{INDENT}"""{self.doc}"""']
         body = _op_lines(self.calls, lambda index, key, value: self.slots.get((index, key), repr(value)))
         return [*lines, *indent([*body[:-1], "return " + body[-1].split(" = ", 1)[1]])]
 
@@ -144,17 +170,17 @@ def _op_lines(calls: tuple[OpCall, ...], argument: Any) -> list[str]:
     lines = []
     for index, call in enumerate(calls):
         first = call.inputs[0]
-        if last_use.get(first, -2) <= index:  # the first input dies here: reuse its name
+        if not isinstance(first, str) and last_use.get(first, -2) <= index:  # the first input dies here: reuse its name
             target = names[first]
         else:
-            used = set(names.values())
+            used = set(names.values()) | {i for c in calls for i in c.inputs if isinstance(i, str)}
             target = next(name for name in spare if name not in used)
         args = [f"{key}={argument(index, key, value)}" for key, value in op_arguments(call.op).items()]
         constructor = op_constructor(call.op)
         construct = constructor if _is_opaque(call.op) else f"{constructor}({', '.join(args)})"
         if len(construct) > WRAP and not _is_opaque(call.op):  # one argument per line, as a formatter would
             construct = f"{constructor}(\n" + "".join(f"{INDENT}{arg},\n" for arg in args) + ")"
-        inputs = [names[i] for i in call.inputs]
+        inputs = [i if isinstance(i, str) else names[i] for i in call.inputs]
         applied = inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"
         names[index] = target
         lines.append(f"{target} = {construct}({applied})")
@@ -162,7 +188,7 @@ def _op_lines(calls: tuple[OpCall, ...], argument: Any) -> list[str]:
 
 
 def _helper_name(kind: str, taken: set[str]) -> str:
-    base = re.sub(r"\W", "_", kind).lower() + "_layer"
+    base = re.sub(r"\W", "_", kind).lower()
     name, n = base, 2
     while name in taken or name in RESERVED or keyword.iskeyword(name):
         name, n = f"{base}_{n}", n + 1
@@ -181,7 +207,8 @@ def make_helpers(layers: list[Layer], traces: list[tuple[OpCall, ...]], describe
     for key, members in groups.items():
         calls = traces[members[0]]
         branching = any(len(c.inputs) > 1 or c.inputs[0] != i - 1 for i, c in enumerate(calls))
-        if len(calls) < 2 or (len(members) < 2 and not branching):
+        own = type(layers[members[0]]).own_function  # a user block is a function of its own
+        if not calls or (not own and (len(calls) < 2 or (len(members) < 2 and not branching))):
             continue
         params: list[str] = []
         slots: dict[tuple[int, str], str] = {}
@@ -201,7 +228,7 @@ def make_helpers(layers: list[Layer], traces: list[tuple[OpCall, ...]], describe
                     columns[shared] = values
                 slots[(op_index, argument)] = shared
         first = layers[members[0]]
-        helpers[key] = Helper(_helper_name(first.kind, taken), calls, params, slots, describe(first))
+        helpers[key] = Helper(_helper_name(first.emit_name(), taken), calls, params, slots, describe(first))
     return helpers
 
 
@@ -224,9 +251,10 @@ class Loop:
 
     repeat: Repeat
     env: dict[str, Any]
-    count: int
+    counts: list[int]  # per value: the count may be one of the loop's own variables (`repeat n [...] for f, n in ...`)
     values: list[Any]
     iterations: list[list[Call | Loop]] = field(default_factory=list)
+    envs: list[dict[str, Any]] = field(default_factory=list)  # the variables of each value
 
 
 class _Misaligned(Exception):
@@ -237,8 +265,14 @@ class _Inexpressible(Exception):
     """A statement inside a loop takes values no loop variable explains: unroll the loop."""
 
 
-def _resolve(value: Any, quoted: bool, env: dict[str, Any]) -> Any:
-    return env[value] if isinstance(value, str) and not quoted and value in env else value
+def _iterations(statement: Repeat, env: dict[str, Any]) -> tuple[int, list[Any], list[dict[str, Any]]]:
+    """A repeat's count per value, its values and each value's variables, as lowering computed them."""
+    quiet = lambda *args: None  # noqa: E731  (lowering has reported any error already)
+    names = statement.variables
+    values = [evaluate(v, env, quiet) for v in statement.values] if names else [None]
+    envs = [{**env, **(dict(zip(names, v)) if len(names) > 1 else {names[0]: v})} if names else env for v in values]
+    counts = [evaluate(statement.count, inner, quiet) if statement.count else 1 for inner in envs]
+    return counts, values, envs
 
 
 def expand(statements: Iterable[Statement], env: dict[str, Any], layers: list[Layer], cursor: list[int]) -> list:
@@ -246,14 +280,12 @@ def expand(statements: Iterable[Statement], env: dict[str, Any], layers: list[La
     out: list[Call | Loop] = []
     for statement in statements:
         if isinstance(statement, Repeat):
-            count = _resolve(statement.count.value, statement.count.quoted, env) if statement.count else 1
-            values = [_resolve(v.value, v.quoted, env) for v in statement.values] if statement.var else [None]
-            loop = Loop(statement, env, count, values)
-            for value in values:  # lowering's order: each value, then `count` times
-                inner = {**env, statement.var: value} if statement.var else env
+            counts, values, envs = _iterations(statement, env)
+            loop = Loop(statement, env, counts, values, envs=envs)
+            for inner, count in zip(envs, counts):  # lowering's order: each value, then `count` times
                 loop.iterations += [expand(statement.body, inner, layers, cursor) for _ in range(count)]
             out.append(loop)
-        elif cursor[0] < len(layers) and layers[cursor[0]].span == statement.span:
+        elif isinstance(statement, Command) and cursor[0] < len(layers) and layers[cursor[0]].span == statement.span:
             out.append(Call(statement, layers[cursor[0]], env, cursor[0]))
             cursor[0] += 1
     return out
@@ -262,10 +294,17 @@ def expand(statements: Iterable[Statement], env: dict[str, Any], layers: list[La
 class Emitter:
     """Writes the module's `build_model` body from the executions of the program."""
 
-    def __init__(self, helpers: dict[tuple, Helper], keys: list[tuple], traces: list[tuple[OpCall, ...]]) -> None:
+    def __init__(
+        self,
+        helpers: dict[tuple, Helper],
+        keys: list[tuple],
+        traces: list[tuple[OpCall, ...]],
+        outputs: list[int | str],
+    ) -> None:
         self.helpers = helpers
         self.keys = keys  # per layer index: its helper key
         self.traces = traces  # per layer index: its ops
+        self.outputs = outputs  # per layer index: its output (a variable, for `use`)
 
     def value(self, values: list[Any], envs: list[dict[str, Any]], scope: dict[str, str], mentioned: set[str]) -> str:
         """A constant, or the loop variable every execution's value equals (preferring ones the spec names)."""
@@ -295,13 +334,18 @@ class Emitter:
             return self.value(values, envs, scope, mentioned)
 
         helper = self.helpers.get(key)
+        tap = [f"{variable(first.layer.tap)} = x"] if first.layer.tap is not None else []
+        if not traces[0]:  # `use d1`, `id`: no Keras layer, only a change of the current tensor
+            output = self.outputs[first.index]
+            return [*([f"x = {output}"] if isinstance(output, str) else []), *tap]
         if helper is None:
-            return _op_lines(traces[0], lambda index, name, value: argument(index, name))
+            return [*_op_lines(traces[0], lambda index, name, value: argument(index, name)), *tap]
         arguments = {}
         for (op_index, name), param in helper.slots.items():
             arguments.setdefault(param, argument(op_index, name))
         args = "".join(f", {param}={arguments[param]}" for param in helper.params)
-        return [f"x = {helper.name}(x{args})"]
+        externals = "".join(f", {name}" for name in helper.externals)
+        return [f"x = {helper.name}(x{externals}{args})", *tap]
 
     def block(self, group: list[list[Call | Loop]], scope: dict[str, str]) -> list[str]:
         """Lines valid for every execution in `group` (all executions of the same statements)."""
@@ -327,7 +371,8 @@ class Emitter:
                 raise  # an enclosing loop shares this code: it has to unroll instead
         lines = []
         for index, body in enumerate(loops[0].iterations):
-            value = loops[0].values[index // max(loops[0].count, 1)] if repeat.var else None
+            starts = [sum(loops[0].counts[:i]) for i in range(len(loops[0].counts))]
+            value = loops[0].values[max(i for i, start in enumerate(starts) if start <= index)] if repeat.var else None
             note = f"{repeat.var} = {value!r}" if repeat.var else "repeat"
             lines.append(f"# {note} (iteration {index + 1} of {len(loops[0].iterations)})")
             lines += self.block([body], scope)
@@ -344,16 +389,21 @@ class Emitter:
                 self.value([loop.values[i] for loop in loops], envs, scope, mentioned)
                 for i in range(len(repeat.values))
             ]
-            name = python_name(repeat.var, set(scope.values()))
-            inner[repeat.var] = name
+            names = []
+            for var in repeat.variables:
+                inner[var] = python_name(var, set(inner.values()))
+                names.append(inner[var])
+            name = ", ".join(names)
             header.append(f"for {name} in ({', '.join(values)}{',' if len(values) == 1 else ''}):")
         if repeat.count is not None:
             mentioned = {str(repeat.count.value)}
-            count = self.value([loop.count for loop in loops], envs, scope, mentioned)
+            counts = [count for loop in loops for count in loop.counts]
+            count_envs = [inner for loop in loops for inner in loop.envs]
+            count = self.value(counts, count_envs, inner, mentioned)
             if count != "1":
                 header.append(f"for _ in range({count}):")
         body = self.block(bodies, inner)
-        if repeat.var and not re.search(rf"\b{inner[repeat.var]}\b", "\n".join(body)):
+        if len(repeat.variables) == 1 and not re.search(rf"\b{inner[repeat.var]}\b", "\n".join(body)):
             header[0] = header[0].replace(f"for {inner[repeat.var]} in", "for _ in", 1)  # values kept, for the reader
         return [*(INDENT * depth + line for depth, line in enumerate(header)), *indent(body, len(header))]
 
@@ -394,7 +444,7 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
     report = analyze(net, freeze.trainable if freeze is not None else None)
     source = Source(net.source, net.file or "<string>")
     layers = list(net.layers)
-    traces = trace_all(net)
+    traces, outputs = trace_all(net)
     try:
         statements = parse_surface(source) if net.source else []
         cursor = [0]
@@ -407,7 +457,7 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
 
     helpers = make_helpers(layers, traces, lambda layer: _statement_text(source, commands.get(id(layer)), layer))
     keys = [(layer.kind, signature(calls)) for layer, calls in zip(layers, traces)]
-    body = Emitter(helpers, keys, traces).block([program], {}) if program else []
+    body = Emitter(helpers, keys, traces, outputs).block([program], {}) if program else []
 
     title = f"{net.name}: the Keras model of {net.file}" if net.file else f"{net.name}: a Keras model"
     trainable = f"{report.trainable_params:,} trainable" if report.non_trainable_params else "all trainable"
@@ -432,8 +482,7 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
         "",
         "def build_model():",
         f'{INDENT}"""The model, built with the Keras functional API."""',
-        f"{INDENT}inputs = keras.Input(shape={tuple(net.input_shape or ())!r})",
-        f"{INDENT}x = inputs",
+        *indent(_inputs(net)),
         *indent(body),
         *_model_with_freezing(net, freeze),
         "",
@@ -445,9 +494,25 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
     return "\n".join(out)
 
 
+def _inputs(net: Network) -> list[str]:
+    """`inputs = keras.Input(...)`, or one named variable per input of a multi-input network."""
+    dtype = lambda d: "" if d == "float32" else f", dtype={d!r}"  # noqa: E731
+    first = f"keras.Input(shape={tuple(net.input_shape or ())!r}{dtype(net.input_dtype)})"
+    if not net.extra_inputs and net.input_name is None:
+        return [f"inputs = {first}", "x = inputs"]
+    names = [variable(net.input_name or "inputs"), *(variable(spec.name) for spec in net.extra_inputs)]
+    lines = [f"{names[0]} = {first}"]
+    lines += [
+        f"{variable(spec.name)} = keras.Input(shape={spec.shape!r}{dtype(spec.dtype)})" for spec in net.extra_inputs
+    ]
+    return [*lines, f"inputs = [{', '.join(names)}]" if len(names) > 1 else f"inputs = {names[0]}", f"x = {names[0]}"]
+
+
 def _model_with_freezing(net: Network, freeze: Freezing | None) -> list[str]:
     """The return of build_model(): the model, with the spec's `pretrained ... freeze` applied as the seed does."""
-    model = f"keras.Model(inputs, x, name={model_name(net.name)!r})"
+    outputs = "x" if not net.outputs else variable(net.outputs[0]) if len(net.outputs) == 1 else (
+        "[" + ", ".join(map(variable, net.outputs)) + "]")  # fmt: skip
+    model = f"keras.Model(inputs, {outputs}, name={model_name(net.name)!r})"
     if freeze is None or freeze.below == 0:
         return [f"{INDENT}return {model}"]
     return [

@@ -56,33 +56,80 @@ class Argument:
     def text(self) -> str:
         """The argument roughly as the user wrote it, for messages."""
         value = "x".join(map(str, self.value)) if isinstance(self.value, tuple) else self.value
+        value = self.value.text() if isinstance(self.value, Expr) else value
         value = f'"{value}"' if self.quoted else value
         return f"{self.key}{self.op}{value}" if self.key else str(value)
 
 
 @dataclass(frozen=True)
+class Expr:
+    """Arithmetic in an argument (`4*f`, `(f+1)/2`, `-1`) or a loop's tuple `(64, 3, 1)`: evaluated by
+    lowering once the variables are known. `op` is one of + - * / neg tuple."""
+
+    op: str
+    operands: tuple[Argument, ...]
+
+    def text(self) -> str:
+        parts = [a.text() for a in self.operands]
+        if self.op == "neg":
+            return f"-{parts[0]}"
+        if self.op == "tuple":
+            return "(" + ", ".join(parts) + ")"
+        return f"({parts[0]}{self.op}{parts[1]})"
+
+
+@dataclass(frozen=True)
 class Command:
-    """`word arg arg ...`: a layer, an activation used as a layer, or a directive."""
+    """`word arg arg ... [branch | branch] as name`: a layer, an activation used as a layer, a merge,
+    a user block's use, or a directive."""
 
     word: str
     args: tuple[Argument, ...]
     span: Span  # the word's span
     end: Span  # the span of the whole statement
+    branches: tuple[tuple[Command | Repeat, ...], ...] | None = None  # `add [a | b]`; None without brackets
+    branch_spans: tuple[Span, ...] = ()  # where each branch starts (its `[` or `|`)
+    alias: str | None = None  # `as NAME`: the name given to this statement's output
+    alias_span: Span | None = None
 
 
 @dataclass(frozen=True)
 class Repeat:
-    """`repeat N [body]` or `repeat [body] for var in v1,v2,...`."""
+    """`repeat N [body]`, `repeat [body] for var in v1,v2,...` or `... for f, n in (64,3), (128,4)`."""
 
-    body: tuple[Command | Repeat, ...]
+    body: tuple[Command | Repeat | Define, ...]
     span: Span
     count: Argument | None = None
-    var: str | None = None
+    var: str | None = None  # the first (usually only) loop variable
     var_span: Span | None = None
-    values: tuple[Argument, ...] = ()
+    values: tuple[Argument, ...] = ()  # one per iteration; a tuple Expr when there are several variables
+    more_vars: tuple[tuple[str, Span], ...] = ()  # `for f, n, s in ...`: the variables after the first
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return (self.var, *(name for name, _ in self.more_vars)) if self.var else ()
 
 
-Statement = Union[Command, Repeat]
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a user block: `f`, or `s=1` with its default."""
+
+    name: str
+    span: Span
+    default: Argument | None = None
+
+
+@dataclass(frozen=True)
+class Define:
+    """`def NAME params [body]`: a user block, used later as `NAME args`."""
+
+    name: str
+    span: Span  # the name's span
+    params: tuple[Param, ...]
+    body: tuple[Command | Repeat | Define, ...]
+
+
+Statement = Union[Command, Repeat, Define]
 
 
 # ---------------------------------------------------------------- layers
@@ -106,8 +153,15 @@ class Layer(BaseModel):
 
     kind: str
     span: Span | None = None
+    tap: str | None = None  # `... as NAME`: the output is bound to this (lowering-unique) name
 
-    words: ClassVar[tuple[str, ...]] = ()
+    words: ClassVar[tuple[str, ...] | None] = None  # the statement words; None: the kind; (): none (made by lowering)
+    internal: ClassVar[frozenset[str]] = frozenset({"kind", "span", "tap"})  # fields no argument may set
+    takes_branches: ClassVar[bool] = False  # `add [a | b]`: the layer holds sub-networks
+    own_function: ClassVar[bool] = False
+    restarts_path: ClassVar[bool] = (
+        False  # `use NAME`: what follows no longer comes after the layers above  # `netdsl emit` writes each use as a call of a function of its own
+    )
     syntax: ClassVar[Any] = None  # a netdsl.layers.base.Syntax
     summary: ClassVar[str] = ""
     is_head_candidate: ClassVar[bool] = False  # its units can be a classifier's scores (dense): E506 points here
@@ -119,7 +173,7 @@ class Layer(BaseModel):
         kind = cls.model_fields["kind"].default
         if isinstance(kind, str):
             REGISTRY[kind] = cls
-            for word in cls.words or (kind,):
+            for word in cls.words if cls.words is not None else (kind,):
                 WORDS[word] = cls
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
@@ -134,6 +188,10 @@ class Layer(BaseModel):
     def from_word(cls, word: str) -> dict[str, Any]:
         """Fields implied by the statement's word itself (`relu` -> function='relu')."""
         return {}
+
+    def emit_name(self) -> str:
+        """The name of the function `netdsl emit` writes for this layer's structure."""
+        return f"{self.kind}_layer"
 
 
 # ---------------------------------------------------------------- directives
@@ -207,12 +265,26 @@ class Budget(BaseModel):
     span: Span | None = None  # None for a budget given on the command line
 
 
+class InputSpec(BaseModel):
+    """A further input of a multi-input network (`input 10 as meta`); the first is Network.input_shape."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    shape: tuple[PositiveInt, ...]
+    dtype: Literal["float32", "int32"] = "float32"
+    name: str
+    span: Span | None = None
+
+
 class Network(BaseModel):
-    """A lowered program: input shape, a flat list of layers, training defaults."""
+    """A lowered program: input shape(s), a list of layers (merges and blocks nest theirs), training defaults."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     input_shape: tuple[PositiveInt, ...] | None = None
     input_span: Span | None = None
+    input_dtype: Literal["float32", "int32"] = "float32"  # `input 200 int`: token ids for `embed`
+    input_name: str | None = None  # `input 32x32x3 as image`
+    extra_inputs: tuple[InputSpec, ...] = ()
+    outputs: tuple[str, ...] = ()  # `output a b`: the named tensors the model returns; () is the last one
     layers: list[AnyLayer] = Field(default_factory=list)  # noqa: F821  (completed in netdsl.layers)
     training: TrainConfig = TrainConfig()
     name: str = "model"

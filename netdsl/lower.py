@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +22,8 @@ from netdsl.ir import (
     Argument,
     Augment,
     Command,
+    Define,
+    Expr,
     Layer,
     Network,
     PhaseConfig,
@@ -30,6 +33,9 @@ from netdsl.ir import (
     TrainConfig,
 )
 from netdsl.layers.base import Syntax
+from netdsl.layers.graph import Merge, Use
+from netdsl.lower_graph import Frame, GraphStatements
+from netdsl.names import BAD, Scopes, evaluate, names_ahead
 
 MAX_LAYERS = 250_000
 """Most statements a program may expand to. The analyzer is linear (about 20 us and 1.5 KB per
@@ -66,19 +72,61 @@ PHASE_SYNTAX = Syntax(
     aliases={"learning_rate": "lr"},
     example="phase epochs=3 rmsprop lr=1e-4 freeze<142",
 )  # fmt: skip
-DIRECTIVES = ("input", "train", "augment", "phase")
+
+
+@dataclass(frozen=True)
+class Directive:
+    """A statement that configures rather than adds a layer: registered here as layers register themselves,
+    so lowering, `netdsl layers` and the did-you-mean list all read one table."""
+
+    word: str
+    method: str  # the _Lowering method that handles it
+    example: str
+    summary: str
+    top_level: bool = True  # refused inside repeat, a branch or a block (E208)
+
+
+DIRECTIVES: dict[str, Directive] = {}
+
+
+def register_directive(directive: Directive) -> Directive:
+    DIRECTIVES[directive.word] = directive
+    return directive
+
+
+for _directive in (
+    Directive(
+        "input",
+        "input",
+        "input 32x32x3  |  input 200 int  |  input 10 as meta",
+        "the input shape (several, each named, for several inputs)",
+    ),
+    Directive("train", "directive", TRAIN_SYNTAX.example, "training defaults; the CLI overrides them"),
+    Directive("augment", "directive", AUGMENT_SYNTAX.example, "training-time augmentation"),
+    Directive("phase", "phase", PHASE_SYNTAX.example, "one training phase (docs/transfer.md)"),
+    Directive("output", "output", "output logits boxes", "the named tensors the model returns"),
+):
+    register_directive(_directive)
 
 _PREFIXED = re.compile(r"([a-z]+)([0-9]+(?:x[0-9]+)*)")
 
 
-class _Lowering:
+class _Lowering(GraphStatements):
     def __init__(self, source: Source) -> None:
         self.source = source
         self.diagnostics: list[Diagnostic] = []
-        self.reported: set[Diagnostic] = set()
+        self.reported: set[tuple] = set()
         self.layers: list[Layer] = []
+        self.sink = self.layers  # where the statement being lowered puts its layers (a branch, a block's body)
+        self.scopes = Scopes()
+        self.defs: dict[str, Define] = {}
+        self.frames: list[Frame] = []
         self.input_shape: tuple[int, ...] | None = None
         self.input_span: Span | None = None
+        self.input_dtype = "float32"
+        self.input_name: str | None = None
+        self.extra_inputs: list = []
+        self.outputs: tuple[str, ...] = ()
         self.train: dict[str, Any] = {}
         self.augment: dict[str, Any] = {}
         self.phases: list[PhaseConfig] = []
@@ -86,20 +134,20 @@ class _Lowering:
         self.statements = 0  # statements expanded so far, layers and directives
 
     def error(self, code: str, message: str, span: Span | None, help: str | None = None) -> None:
-        diagnostic = Diagnostic(code, message, span, help=help)
-        if diagnostic in self.reported:  # a statement inside `repeat 3 [...]` is reported once, not 3 times
+        key = (code, message, span)
+        if key in self.reported:  # a statement inside `repeat 3 [...]` (or a block used 3 times) is reported once
             return
-        self.reported.add(diagnostic)
-        self.diagnostics.append(diagnostic)
+        self.reported.add(key)
+        notes = tuple(frame.note() for frame in reversed(self.frames))  # inside a block: where it is used
+        self.diagnostics.append(Diagnostic(code, message, span, notes=notes, help=help))
         if len(self.diagnostics) >= MAX_ERRORS:  # enough to act on; one statement can hold 500,000 bad arguments
             raise _Stop
 
     # ------------------------------------------------------------ values
 
     def resolve(self, arg: Argument, env: dict[str, Any]) -> Any:
-        if isinstance(arg.value, str) and not arg.quoted and arg.value in env:
-            return env[arg.value]
-        return arg.value
+        """A variable's value, arithmetic's result (BAD after a located error), or the literal."""
+        return evaluate(arg, env, lambda code, message, span, help: self.error(code, message, span, help))
 
     def bind(
         self, word: str, syntax: Syntax, fields: Sequence[str], args: Sequence[Argument], env: dict[str, Any]
@@ -126,18 +174,20 @@ class _Lowering:
         keywords = [f for f in fields if f not in ("kind", "span", sequence_field)]
         for arg in args:
             value = self.resolve(arg, env)
-            key = syntax.aliases.get(arg.key, arg.key) if arg.key is not None else None
+            key = syntax.aliases.get(arg.key, syntax.prefixed.get(arg.key, arg.key)) if arg.key is not None else None
             if open_item is not None and arg.op == "=" and key not in keywords:
                 options[open_item].append(arg)  # `conv 32 bn momentum=.9`: the bn's own option
                 continue
             open_item = None
-            if arg.key is not None:
-                field = syntax.aliases.get(arg.key, arg.key)
+            if value is BAD:
+                ok = False
+            elif arg.key is not None:
+                field = key  # `s=2` as `s2`: a prefix is a keyword too
                 if arg.op == "<" and field not in syntax.below:
                     self.error("E202", f"{word} takes no '{arg.key}<...' argument", arg.span)
                     ok = False
                 elif arg.op == "=" and field not in keywords:
-                    hint = did_you_mean(arg.key, [*keywords, *syntax.aliases])
+                    hint = did_you_mean(arg.key, [*keywords, *syntax.aliases, *syntax.prefixed])
                     self.error(
                         "E202", f"{word} has no argument '{arg.key}'", arg.span,
                         help=hint or (f"{word} takes: {', '.join(keywords)}" if keywords else f"{word} takes no keyword arguments"),
@@ -233,22 +283,32 @@ class _Lowering:
 
     # ------------------------------------------------------------ statements
 
-    def command(self, cmd: Command, env: dict[str, Any]) -> None:
+    def command(self, cmd: Command, env: dict[str, Any], depth: int = 0) -> None:
         self.statements += 1
         if self.statements > MAX_LAYERS:  # written out rather than repeated
             self.error(
                 "E207", f"the program has more than {MAX_LAYERS:,} statements", cmd.span, help="see docs/limits.md"
             )
             raise _Stop
-        if cmd.word == "input":
-            return self.input(cmd, env)
-        if cmd.word in ("train", "augment"):
-            return self.directive(cmd, env)
-        if cmd.word == "phase":
-            return self.phase(cmd, env)
+        directive = DIRECTIVES.get(cmd.word)
+        if directive is not None:
+            if cmd.alias is not None and cmd.word != "input":
+                self.error("E202", f"{cmd.word} is a directive: it makes no tensor to name", cmd.alias_span)
+            return getattr(self, directive.method)(cmd, env)
+        if cmd.word in self.defs:
+            layer = self.block_use(self.defs[cmd.word], cmd, env, depth)
+        elif cmd.word == "use":
+            layer = self.use(cmd, env)
+        else:
+            layer = self.word(cmd, env, depth)
+        if layer is not None:
+            self.sink.append(self.named(layer, cmd))
+
+    def word(self, cmd: Command, env: dict[str, Any], depth: int) -> Layer | None:
+        """A layer statement (`conv 64 k3`), a merge (`add [a | b]`) or an activation."""
         cls = WORDS.get(cmd.word)
         if cls is None:
-            known = [*WORDS, *DIRECTIVES, "repeat"]
+            known = [*WORDS, *DIRECTIVES, *self.defs, "repeat", "def"]
             self.error(
                 "E101",
                 f"unknown layer '{cmd.word}'",
@@ -256,18 +316,23 @@ class _Lowering:
                 help=did_you_mean(cmd.word, known) or "run `netdsl layers` for the list",
             )
             return None
-        used = tuple(sorted((k, repr(v)) for k, v in env.items() if any(a.value == k for a in cmd.args)))
+        if cmd.branches is not None and not cls.takes_branches:
+            self.error("E202", f"{cmd.word} takes no branches `[ ... | ... ]`", cmd.branch_spans[0] if cmd.branch_spans else cmd.span,
+                       help="branches belong to merges: add, cat, mul, avg, max, sub")  # fmt: skip
+            return None
+        if cls is Merge:
+            return self.merge(cmd, env, depth)
+        used = tuple(sorted((k, repr(v)) for k, v in env.items() if any(_mentions(a, k) for a in cmd.args)))
         key = (id(cmd), used)
         if key in self.cache:  # the same statement with the same variables: reuse the frozen node
-            layer = self.cache[key]
-        else:
-            layer = self.layer(cls, cmd, env)
-            self.cache[key] = layer
-        if layer is not None:
-            self.layers.append(layer)
+            return self.cache[key]
+        layer = self.layer(cls, cmd, env)
+        self.cache[key] = layer
+        return layer
 
     def layer(self, cls: type[Layer], cmd: Command, env: dict[str, Any]) -> Layer | None:
-        bound = self.bind(cmd.word, cls.syntax, list(cls.model_fields), cmd.args, env)
+        fields = [f for f in cls.model_fields if f not in cls.internal]
+        bound = self.bind(cmd.word, cls.syntax, fields, cmd.args, env)
         if bound is None:
             return None
         values, spans = bound
@@ -275,26 +340,36 @@ class _Lowering:
         return self.validate(cmd.word, cls, data, spans, cmd.span, cls.syntax.example)  # type: ignore[return-value]
 
     def input(self, cmd: Command, env: dict[str, Any]) -> None:
+        """`input 32x32x3`, `input 200 int` (token ids), `input 10 as meta` (one of several inputs)."""
         if self.layers:
             self.error("E206", "input must come before the first layer", cmd.span)
             return
-        if self.input_shape is not None:
-            self.error("E204", "input is given twice", cmd.span, help=f"first given on line {self.input_span.line}")  # type: ignore[union-attr]
-            return
-        values = [self.resolve(a, env) for a in cmd.args if a.key is None]
-        if len(cmd.args) != 1 or len(values) != 1:
-            self.error("E206", "input takes one shape, such as `input 32x32x3`", cmd.span)
+        dtypes = {"int": "int32", "float": "float32"}
+        flags = [
+            a for a in cmd.args if a.key is None and not a.quoted and isinstance(a.value, str) and a.value in dtypes
+        ]
+        args = [a for a in cmd.args if a not in flags]
+        values = [self.resolve(a, env) for a in args if a.key is None]
+        if len(args) != 1 or len(values) != 1 or len(flags) > 1:
+            self.error("E206", "input takes one shape, such as `input 32x32x3` (and `int` for token ids)", cmd.span)
             return
         shape = values[0]
         shape = (shape,) if isinstance(shape, int) and not isinstance(shape, bool) else shape
-        if not isinstance(shape, tuple) or not all(isinstance(n, int) and n > 0 for n in shape):
+        if not isinstance(shape, tuple) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
+        ):
             self.error(
                 "E206",
-                f"input: expected a shape of positive sizes such as 32x32x3, got {cmd.args[0].text()}",
-                cmd.args[0].span,
+                f"input: expected a shape of positive sizes such as 32x32x3, got {args[0].text()}",
+                args[0].span,
             )
             return
-        self.input_shape, self.input_span = shape, cmd.span
+        dtype = dtypes[flags[0].value] if flags else "float32"
+        if self.input_shape is not None:
+            return self.extra_input(cmd, shape, dtype)
+        self.input_shape, self.input_span, self.input_dtype = shape, cmd.span, dtype
+        if cmd.alias is not None:
+            self.input_name = self.scopes.bind(cmd.alias, cmd.alias_span)
 
     def directive(self, cmd: Command, env: dict[str, Any]) -> None:
         model, syntax, target = (
@@ -324,24 +399,17 @@ class _Lowering:
         if phase is not None:
             self.phases.append(phase)  # type: ignore[arg-type]
 
-    def repeat(self, rep: Repeat, env: dict[str, Any], depth: int) -> None:
-        count = 1
-        if rep.count is not None:
-            count = self.resolve(rep.count, env)
-            if isinstance(count, str) and not rep.count.quoted:
-                self.error(
-                    "E205", f"repeat: '{count}' is not defined", rep.count.span,
-                    help=f"a count is a number, or a variable of an enclosing `repeat [...] for {count} in ...`",
-                )  # fmt: skip
-                return
-            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                self.error("E201", f"repeat: count must be a whole number >= 0, got {rep.count.text()}", rep.count.span)
-                return
-        values = [self.resolve(v, env) for v in rep.values] if rep.var else [None]
-        body = self.size(rep.body, _sizing_env(rep, values, env))
+    def repeat(self, rep: Repeat, env: dict[str, Any], depth: int, where: str = "repeat") -> None:
+        envs = self.iterations(rep, env)
+        if envs is None:
+            return
+        counts = [self.count(rep, inner) for inner in envs]  # `repeat n [...] for f, n in ...`: per value
+        if any(count is None for count in counts):
+            return
+        body = self.size(rep.body, _sizing_env(envs, env))
         if body == 0:  # nothing to expand (`repeat 1000000000 []`): walk once, for its errors only
-            count, values = min(count, 1), values[:1]
-        size = count * len(values) * body
+            counts, envs = [min(counts[0], 1)], envs[:1]  # type: ignore[type-var]
+        size = sum(counts) * body  # type: ignore[arg-type]
         if self.statements + size > MAX_LAYERS:
             self.error(
                 "E207",
@@ -350,47 +418,132 @@ class _Lowering:
                 help="see docs/limits.md",
             )
             raise _Stop
-        for value in values:
-            inner = {**env, rep.var: value} if rep.var else env
-            for _ in range(count):
-                self.walk(rep.body, inner, depth + 1)
+        for inner, count in zip(envs, counts):
+            for _ in range(count):  # type: ignore[arg-type]
+                self.scopes.push(rep.body)  # each iteration may rebind the names its body gives
+                try:
+                    self.walk(rep.body, inner, depth + 1, "repeat")
+                finally:
+                    self.scopes.pop()
 
-    def size(self, body: Sequence[Statement], env: dict[str, Any]) -> int:
-        """How many statements (layers and directives) `body` expands to, without building them."""
+    def count(self, rep: Repeat, env: dict[str, Any]) -> int | None:
+        """A repeat's count in `env`: a whole number >= 0 (None after a located error)."""
+        if rep.count is None:
+            return 1
+        count = self.resolve(rep.count, env)
+        if count is BAD:
+            return None
+        if isinstance(count, str) and not rep.count.quoted:
+            self.error(
+                "E205", f"repeat: '{count}' is not defined", rep.count.span,
+                help=f"a count is a number, or a variable of this or an enclosing `repeat [...] for {count} in ...`",
+            )  # fmt: skip
+            return None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            self.error("E201", f"repeat: count must be a whole number >= 0, got {rep.count.text()}", rep.count.span)
+            return None
+        return count
+
+    def iterations(self, rep: Repeat, env: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The variables of each iteration: `for f in 1,2` binds one, `for f, n in (64,3), (128,4)` several."""
+        names = rep.variables
+        if not names:
+            return [env]
+        envs = []
+        for arg in rep.values:
+            value = self.resolve(arg, env)
+            if value is BAD:
+                return None
+            if len(names) == 1:
+                envs.append({**env, names[0]: value})
+                continue
+            if not (isinstance(arg.value, Expr) and arg.value.op == "tuple") or len(value) != len(names):
+                got = len(value) if isinstance(arg.value, Expr) and arg.value.op == "tuple" else 1
+                self.error("E212", f"repeat: {len(names)} variables ({', '.join(names)}) but {got} value{'s' * (got != 1)} in {arg.text()}",
+                           arg.span, help=f"write one ({', '.join(names)}) tuple per iteration, such as ({', '.join(['1'] * len(names))})")  # fmt: skip
+                return None
+            envs.append({**env, **dict(zip(names, value))})
+        return envs
+
+    def size(self, body: Sequence[Statement], env: dict[str, Any], seen: frozenset[str] = frozenset()) -> int:
+        """How many statements (layers and directives) `body` expands to, without building them: an upper
+        bound, in time linear in the text (a block's body is counted at its use, a loop at its largest count)."""
         total = 0
         for st in body:
+            if isinstance(st, Define):
+                continue
             if isinstance(st, Command):
-                total += 1
+                total += 1 + sum(self.size(branch, env, seen) for branch in st.branches or ())
+                define = self.defs.get(st.word)
+                if define is not None and define.name not in seen:
+                    total += self.size(define.body, {}, seen | {define.name})
             else:
-                count = self.resolve(st.count, env) if st.count else 1
-                count = count if isinstance(count, int) else 0
-                values = [self.resolve(v, env) for v in st.values]
-                total += count * max(1, len(st.values)) * self.size(st.body, _sizing_env(st, values, env))
+                envs = (self.iterations(st, env) or [env]) if st.variables else [env]
+                counts = [evaluate(st.count, inner, _quiet) if st.count else 1 for inner in envs]
+                count = sum(c for c in counts if isinstance(c, int) and not isinstance(c, bool) and c > 0)
+                total += count * self.size(st.body, _sizing_env(envs, env), seen)
             if total > MAX_LAYERS:
                 return total
         return total
 
-    def walk(self, statements: Sequence[Statement], env: dict[str, Any], depth: int = 0) -> None:
+    def walk(self, statements: Sequence[Statement], env: dict[str, Any], depth: int = 0, where: str = "repeat") -> None:
         for st in statements:
             if isinstance(st, Repeat):
                 self.repeat(st, env, depth + 1)
-            elif depth > 0 and st.word in DIRECTIVES:  # `repeat 3 [train ...]` would set it three times
+            elif isinstance(st, Define):
+                if depth > 0:
+                    self.error("E210", f"def {st.name} must be at the top level of the spec", st.span,
+                               help="define blocks once, outside repeat, branches and other blocks; use them anywhere")  # fmt: skip
+            elif depth > 0 and st.word in DIRECTIVES and DIRECTIVES[st.word].top_level:
                 self.error(
-                    "E208", f"{st.word} is a directive and cannot be inside repeat", st.span,
-                    help=f"move `{st.word} ...` out of the repeat, to the top level",
+                    "E208", f"{st.word} is a directive and cannot be inside {where}", st.span,
+                    help=f"move `{st.word} ...` out of the {where.removeprefix('a ')}, to the top level",
                 )  # fmt: skip
             else:
-                self.command(st, env)
+                self.command(st, env, depth)
+
+    def define(self, statements: Sequence[Statement]) -> None:
+        """Collect the top level's `def`s first, so a block may be used above its definition."""
+        for st in statements:
+            if not isinstance(st, Define):
+                continue
+            if st.name in self.defs:
+                self.error("E210", f"block '{st.name}' is defined twice", st.span,
+                           help=f"first defined at line {self.defs[st.name].span.line}")  # fmt: skip
+            elif st.name in WORDS or st.name in DIRECTIVES or st.name in ("use", "repeat", "def"):
+                self.error("E210", f"'{st.name}' is a netdsl word; a block needs a name of its own", st.span,
+                           help=f"for example `def {st.name}_block ...`")  # fmt: skip
+            else:
+                names = [p.name for p in st.params]
+                twice = next((p for i, p in enumerate(st.params) if p.name in names[:i]), None)
+                if twice is not None:
+                    self.error("E210", f"def {st.name}: parameter '{twice.name}' is given twice", twice.span)
+                self.defs[st.name] = st
 
 
-def _sizing_env(rep: Repeat, values: list[Any], env: dict[str, Any]) -> dict[str, Any]:
-    """The variables a repeat's body is sized with: its loop variable bound to the largest of its
+def _quiet(*args: Any) -> None:
+    """Sizing evaluates counts again; their errors are reported when the repeat itself is lowered."""
+
+
+def _mentions(arg: Argument, name: str) -> bool:
+    """Whether an argument uses the variable `name` (directly or in its arithmetic)."""
+    if isinstance(arg.value, Expr):
+        return any(_mentions(a, name) for a in arg.value.operands)
+    return arg.value == name
+
+
+def _sizing_env(envs: list[dict[str, Any]], env: dict[str, Any]) -> dict[str, Any]:
+    """The variables a repeat's body is sized with: each loop variable bound to the largest of its
     whole-number values, so an inner `repeat w [...]` counts as its largest expansion (an upper
     bound, in time linear in the text) rather than as zero."""
-    if not rep.var:
+    if not envs:
         return env
-    counts = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
-    return {**env, rep.var: max(counts) if counts else values[0]}
+    sized = dict(envs[0])
+    for key in set(sized) - set(env):
+        counts = [e[key] for e in envs if isinstance(e.get(key), int) and not isinstance(e.get(key), bool)]
+        if counts:
+            sized[key] = max(counts)
+    return sized
 
 
 def _expectation(item: Any, integral: bool) -> str:
@@ -424,14 +577,20 @@ class _Stop(Exception):
     """Abandon lowering after an error that makes going on pointless."""
 
 
-def _too_deep(statements: Sequence[Statement]) -> Repeat | None:
-    """The first `repeat` nested deeper than MAX_DEPTH, found without recursion (so any depth is safe)."""
-    stack = [(st, 1) for st in reversed(statements) if isinstance(st, Repeat)]
+def _too_deep(statements: Sequence[Statement]) -> Statement | None:
+    """The first `repeat`, branch or block body nested deeper than MAX_DEPTH, found without recursion
+    (so any depth is safe): lowering and the graphs recurse once per level."""
+    stack = [(st, 1) for st in reversed(statements)]
     while stack:
-        rep, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return rep
-        stack.extend((st, depth + 1) for st in reversed(rep.body) if isinstance(st, Repeat))
+        st, depth = stack.pop()
+        inner: list = []
+        if isinstance(st, (Repeat, Define)):
+            inner = list(st.body)
+        elif isinstance(st, Command) and st.branches:
+            inner = [s for branch in st.branches for s in branch]
+        if depth > MAX_DEPTH and (inner or isinstance(st, (Repeat, Define))):
+            return st
+        stack.extend((s, depth + 1) for s in reversed(inner))
     return None
 
 
@@ -440,9 +599,12 @@ def lower(statements: Sequence[Statement], source: Source, name: str = "model") 
     work = _Lowering(source)
     deep = _too_deep(statements)
     if deep is not None:
-        work.error("E207", f"repeat is nested more than {MAX_DEPTH} deep", deep.span, help="see docs/limits.md")
+        what = "repeat" if isinstance(deep, Repeat) else "def" if isinstance(deep, Define) else "a branch"
+        work.error("E207", f"{what} is nested more than {MAX_DEPTH} deep", deep.span, help="see docs/limits.md")
         raise NetdslError(work.diagnostics, source)
     try:
+        work.define(statements)
+        work.scopes.ahead[0] = names_ahead(statements)
         work.walk(statements, {})
     except _Stop:
         pass
@@ -451,10 +613,18 @@ def lower(statements: Sequence[Statement], source: Source, name: str = "model") 
     training = TrainConfig.model_validate(
         {**work.train, "augment": Augment(**work.augment), "phases": tuple(work.phases)}
     )
+    layers = work.layers
+    if work.extra_inputs:  # the layers go on from the last `input`, as they read
+        last = work.extra_inputs[-1]
+        layers = [Use(ref=last.name, ref_name=last.name, span=last.span), *layers]
     return Network(
         input_shape=work.input_shape,
         input_span=work.input_span,
-        layers=work.layers,
+        input_dtype=work.input_dtype,
+        input_name=work.input_name,
+        extra_inputs=tuple(work.extra_inputs),
+        outputs=work.outputs,
+        layers=layers,
         training=training,
         name=name,
     )

@@ -67,11 +67,34 @@ def html_table(report: Report, max_rows: int = 500) -> str:
     )
 
 
+def is_graph(report: Report) -> bool:
+    """Whether some layer is fed by more than the layer listed above it (a branch, a skip, a second input):
+    then the table shows each layer's inputs, as Keras's summary does. A chain with the seed's residual
+    adds keeps its old look (`add (Add) <- a + b`)."""
+    return (
+        any(
+            layer.type != "Add" and layer.type != "InputLayer" and list(layer.inputs) != [above.name]
+            for above, layer in zip(report.layers, report.layers[1:])
+        )
+        or len(report.input_shapes) > 1
+        or len(report.output_shapes) > 1
+    )
+
+
 def summary_table(report: Report, max_rows: int | None = None, spec_id: str | None = None) -> str:
     """The per-layer table and Keras-style totals (and the spec id, when given)."""
-    headers = ("Layer (type)", "Output Shape", "Param #", "Receptive field", "MACs", "Line")
-    rows = []
     layers = report.layers
+    graph = is_graph(report)
+    headers = (
+        "Layer (type)",
+        "Output Shape",
+        "Param #",
+        "Receptive field",
+        "MACs",
+        "Line",
+        *(("Connected to",) if graph else ()),
+    )
+    rows = []
     skipped = 0
     if max_rows is not None and len(layers) > max_rows:
         head = max_rows // 2
@@ -79,7 +102,7 @@ def summary_table(report: Report, max_rows: int | None = None, spec_id: str | No
         layers = [*layers[:head], *layers[-(max_rows - head) :]]
     for i, layer in enumerate(layers):
         name = f"{layer.name} ({layer.type})"
-        if layer.type == "Add":
+        if layer.type == "Add" and not graph:  # the seed's residual blocks: which tensors are added
             name += " <- " + " + ".join(layer.inputs)
         name = printable(name, newlines=False)  # escaped before the widths are measured
         field = _field(layer)
@@ -94,9 +117,10 @@ def summary_table(report: Report, max_rows: int | None = None, spec_id: str | No
             name, fmt_shape(tuple(layer.output_shape[1:])), params, field,  # type: ignore[arg-type]
             human_count(layer.macs) if layer.macs else "0",
             str(layer.line) if layer.line else "",
+            *((", ".join(layer.inputs) or "-",) if graph else ()),
         ))  # fmt: skip
         if skipped and i == (max_rows or 0) // 2 - 1:
-            rows.append((f"... {skipped:,} more layers ...", "", "", "", "", ""))
+            rows.append((f"... {skipped:,} more layers ...", "", "", "", "", "", *(("",) if graph else ())))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     right = {2, 4}
 

@@ -16,7 +16,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.lexer import PatternStr
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source, did_you_mean
-from netdsl.ir import Argument, Command, Repeat, Span, Statement
+from netdsl.ir import Argument, Command, Define, Expr, Param, Repeat, Span, Statement
 
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 """Largest spec netdsl reads: a hundred thousand written-out layers fit; docs/limits.md."""
@@ -28,7 +28,9 @@ MAX_DIGITS = 40
 analyzer anyway, and Python will not even convert integers of over 4,300 digits."""
 _WHOLE_NUMBER = re.compile(rf"[0-9]{{{MAX_DIGITS + 1},}}")
 _INTEGRAL = re.compile(r"[+-]?[0-9]+|[0-9]+(x[0-9]+)+|[A-Za-z]+[0-9]+(x[0-9]+)*")  # what is converted with int()
-_TOKEN = re.compile(r"#[^\n]*|(?:\r?\n)+|[^\s;\[\]=<,#]+|[;\[\]=<,]")  # line breaks count, as Lark's _NL
+_TOKEN = re.compile(
+    r"#[^\n]*|(?:\r?\n)+|[^\s;\[\]=<,#|()*/+\-]+|[;\[\]=<,|()*/+\-]"
+)  # line breaks count, as Lark's _NL
 
 _HERE = Path(__file__).resolve().parent
 GRAMMAR_PATHS = (
@@ -88,8 +90,29 @@ class ToSurface(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def command(self, meta: object, children: list) -> Command:
-        word, *args = children
-        return Command(word=str(word), args=tuple(args), span=_span(word), end=_span(meta))
+        word, *rest = children
+        args, branches, spans, alias, alias_span = [], None, (), None, None
+        for child in rest:
+            if isinstance(child, Argument):
+                args.append(child)
+            elif child[0] == "branches":
+                branches, spans = child[1], child[2]
+            else:  # ("alias", name, span)
+                alias, alias_span = child[1], child[2]
+        return Command(str(word), tuple(args), _span(word), _span(meta), branches, spans, alias, alias_span)
+
+    @v_args(meta=True)
+    def branches(self, meta: object, children: list) -> tuple:
+        return ("branches", tuple(body for body, _ in children), tuple(span for _, span in children))
+
+    @v_args(meta=True)
+    def branch(self, meta: object, children: list) -> tuple:
+        span = _span(meta) if not getattr(meta, "empty", True) else Span(line=0, column=0)
+        return (tuple(children), span)
+
+    def alias(self, children: list) -> tuple:
+        (name,) = children
+        return ("alias", str(name), _span(name))
 
     @v_args(meta=True)
     def repeat(self, meta: object, children: list) -> Repeat:
@@ -103,9 +126,18 @@ class ToSurface(Transformer_NonRecursive):
                 body = child
         span = _span(meta)
         if loop:
-            _, var, var_span, values = loop
-            return Repeat(body, span, count, var, var_span, values)
+            _, names, values = loop
+            (var, var_span), *more = names
+            return Repeat(body, span, count, var, var_span, values, tuple(more))
         return Repeat(body, span, count)
+
+    def define(self, children: list) -> Define:
+        name, *params, body = children
+        return Define(str(name), _span(name), tuple(params), body)
+
+    def param(self, children: list) -> Param:
+        name, *default = children
+        return Param(str(name), _span(name), default[0] if default else None)
 
     def count(self, children: list) -> Argument:
         return children[0]
@@ -114,8 +146,34 @@ class ToSurface(Transformer_NonRecursive):
         return tuple(children)
 
     def loop(self, children: list) -> tuple:
-        name, *values = children
-        return ("loop", str(name), _span(name), tuple(values))
+        names = [(str(c), _span(c)) for c in children if isinstance(c, Token)]
+        values = tuple(c for c in children if isinstance(c, Argument))
+        return ("loop", names, values)
+
+    def _expr(self, op: str, children: list) -> Argument:
+        first, last = children[0].span, children[-1].span
+        span = first.model_copy(update={"end_line": last.end_line, "end_column": last.end_column})
+        return Argument(Expr(op, tuple(children)), span)
+
+    def plus(self, children: list) -> Argument:
+        return self._expr("+", children)
+
+    def minus(self, children: list) -> Argument:
+        return self._expr("-", children)
+
+    def times(self, children: list) -> Argument:
+        return self._expr("*", children)
+
+    def divide(self, children: list) -> Argument:
+        return self._expr("/", children)
+
+    @v_args(meta=True)
+    def negate(self, meta: object, children: list) -> Argument:
+        return Argument(Expr("neg", tuple(children)), _span(meta))
+
+    @v_args(meta=True)
+    def tuple(self, meta: object, children: list) -> Argument:
+        return Argument(Expr("tuple", tuple(children)), _span(meta))
 
     def number(self, children: list) -> Argument:
         (token,) = children
@@ -193,6 +251,12 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
             help_text = did_you_mean(statement[0], ["repeat"])
         if str(token) == "]":
             help_text = "is there a '[' for this ']'?"
+        if str(token) == "for" and getattr(err, "pos_in_stream", None) is not None:  # `repaet [...] for w in ...`
+            start, _ = statement_around(source.text, err.pos_in_stream)
+            first = source.text[start:].split(maxsplit=1)[:1]
+            help_text = (
+                did_you_mean(first[0], ["repeat"]) if first else None
+            ) or "`for` belongs to `repeat [...] for v in ...`"
         shown = "line break" if token.type == "_NL" else f"'{text}'"
         return Diagnostic(
             "E102",

@@ -34,6 +34,13 @@ CATALOGUE: list[tuple[str, str, str]] = [
     ("E206", "input 0x32x3\nconv 10\n", "t.net:1:7: error[E206]: input: expected a shape of positive sizes such as 32x32x3"),
     ("E207", "input 8\nrepeat 1000000000 [dense 10]\n", "t.net:2:1: error[E207]: repeat expands to 1,000,000,000 statements"),
     ("E208", "input 8\nrepeat 2 [dense 3; train epochs=3]\n", "t.net:2:20: error[E208]: train is a directive and cannot be inside repeat"),
+    ("E209", "input 32x32x3\nconv 16 k3 as stem\nadd stme\n", "t.net:3:5: error[E209]: unknown name 'stme'"),
+    ("E210", "input 8\ndef stack f [dense f; stack f]\nstack 4\n", "t.net:2:23: error[E210]: block 'stack' uses itself (stack -> stack)"),
+    ("E211", "input 8\ndense 8/0\n", "t.net:2:7: error[E211]: cannot compute (8/0): division by zero"),
+    ("E212", "input 8\nrepeat [dense u] for u, v in (1, 2), (3, 4, 5)\n", "t.net:2:38: error[E212]: repeat: 2 variables (u, v) but 3 values in (3, 4, 5)"),
+    ("E315", "input 8\nadd\n", "t.net:2:1: error[E315]: add needs branches or names to merge"),
+    ("W406", "input 8\ndense 4 as a\ndense 3\nuse a\ndense 2\n", "t.net:3:1: warning[W406]: 1 layer reaches no output and is left out of the model: dense_1"),
+    ("W407", "input 8\ndense 4 as a\ndense 2\n", "t.net:2:1: warning[W407]: 'a' is named but never used"),
     ("E301", "conv 10 k3\n", "t.net:1:1: error[E301]: no input shape: start the spec with `input HxWxC`"),
     ("E302", "input 784\nconv 10 k3\n", "t.net:2:1: error[E302]: conv: conv2d needs a 4-D input (batch, height, width, channels); got (None, 784)"),
     ("E303", "input 8x8x3\nrepeat 4 [conv 8 k3 s2 valid]\n", "t.net:2:11: error[E303]: conv: conv2d with kernel 3x3 and 'valid' padding shrinks (None, 1, 1, 8) to nothing"),
@@ -87,7 +94,12 @@ def errors_in(text: str) -> list[str]:
 
 def test_the_parser_recovers_and_reports_each_syntax_error_once() -> None:
     text = "input 8\ndense 10 =\nconv 3 k3 ]\ndense 4 ; relu\nrepaet [\n  conv w\n] for w in 1, 2\ndense @ 3\nflatten\n"
-    assert errors_in(text) == ["2:10 E102", "3:11 E102", "5:8 E102", "8:7 E103"]  # no cascade at line 7's `]`
+    assert errors_in(text) == [
+        "2:10 E102",
+        "3:11 E102",
+        "7:3 E102",
+        "8:7 E103",
+    ]  # `repaet [...]` parses; its `for` does not
 
 
 def test_syntax_errors_and_the_other_statements_errors_are_reported_together() -> None:
@@ -104,7 +116,7 @@ def test_recovery_inside_a_block_keeps_the_block() -> None:
     assert errors_in("input 8\nrepeat 2 [\n  dense 3 =\n  dense 4\n  relu @\n]\ndense 2 [\n") == [
         "3:11 E102",
         "5:8 E103",
-        "7:9 E102",
+        "7:10 E104",  # `dense 2 [` opens branches that never close
     ]
 
 
@@ -151,7 +163,7 @@ def test_python_in_a_spec_is_only_an_unknown_layer(tmp_path: Path, runner) -> No
     assert f"{spec}:4:9: error[E201]: dense: l2 must be a number, got __import__" in result.stderr
     spec.write_text("input 8\n__import__('os').system('touch pwned')\n", encoding="utf-8")
     result = runner.invoke(main, ["check", str(spec)])
-    assert result.exit_code == 1 and f"{spec}:2:11: error[E103]: unexpected character '('" in result.stderr
+    assert result.exit_code == 1 and f"{spec}:2:12: error[E103]: unexpected character '''" in result.stderr
     assert not (Path.cwd() / "pwned").exists() and not (tmp_path / "pwned").exists()
 
 

@@ -78,8 +78,11 @@ def test_unexpected_token_says_what_was_expected_in_words() -> None:
 
 
 def test_misspelt_repeat_keyword() -> None:
-    message = error_of("repaet 3 [conv 1]")
-    assert "error[E102]: unexpected '['" in message
+    message = error_of("repaet 3 [conv 1]")  # a word with branches, as `add [...]`: an unknown word
+    assert "error[E101]: unknown layer 'repaet'" in message
+    assert "did you mean 'repeat'?" in message
+    message = error_of("repaet [conv w] for w in 1, 2")
+    assert "error[E102]: unexpected 'for'" in message
     assert "did you mean 'repeat'?" in message
 
 

@@ -13,6 +13,7 @@ from netdsl.layers import (  # noqa: F401  (registration)
     conv,
     dense,
     depthwise,
+    graph,
     norm,
     padding,
     pooling,
@@ -22,4 +23,5 @@ from netdsl.layers import (  # noqa: F401  (registration)
 )  # fmt: skip
 
 AnyLayer = Annotated[Union[tuple(ir.REGISTRY.values())], Field(discriminator="kind")]  # type: ignore[valid-type]
-ir.Network.model_rebuild(_types_namespace={"AnyLayer": AnyLayer})
+for _model in (graph.Merge, graph.Block, ir.Network):  # the models that hold layers (merges and blocks nest them)
+    _model.model_rebuild(_types_namespace={"AnyLayer": AnyLayer}, force=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveInt
 
@@ -312,7 +312,11 @@ class Tensor(Protocol):
 
 
 class Graph(Protocol[T]):
-    """The one interface a layer's `apply` talks to. Analyzer, compiler and emitter implement it."""
+    """The one interface a layer's `apply` talks to. The analyzer, the compiler and the emitter each
+    implement it (by subclassing `GraphBase`), so a layer is described once for all three."""
+
+    layer: Any  # the netdsl layer being applied (its span locates errors)
+    frames: list[Any]  # the user blocks being applied, outermost first (their uses locate errors too)
 
     def call(self, op: Op, *inputs: T) -> T:
         """Apply `op` to `inputs`; return its output."""
@@ -321,3 +325,44 @@ class Graph(Protocol[T]):
     def shape(self, x: T) -> Shape:
         """The shape of `x` without the batch axis: rank-generic layers pick their Keras class from it."""
         ...
+
+    def application(self, application: Any, x: T) -> T:
+        """A whole keras.applications backbone (or an earlier run's model) on `x`."""
+        ...
+
+    def run(self, layers: Any, x: T) -> T:
+        """Apply a sequence of layers (a branch, a block's body) to `x`, binding `as` names."""
+        ...
+
+    def bind(self, name: str, tensor: T) -> None:
+        """Remember `tensor` under a name made unique by lowering."""
+        ...
+
+    def lookup(self, name: str) -> T:
+        """The tensor bound to `name`."""
+        ...
+
+
+class GraphBase(Generic[T]):
+    """What every graph shares: walking layer sequences, the current layer and block frames, names."""
+
+    def __init__(self) -> None:
+        self.layer: Any = None
+        self.frames: list[Any] = []
+        self.names: dict[str, T] = {}
+
+    def run(self, layers: Any, x: T) -> T:
+        outer = self.layer
+        for layer in layers:
+            self.layer = layer
+            x = layer.apply(x, self)
+            if layer.tap is not None:
+                self.bind(layer.tap, x)
+        self.layer = outer
+        return x
+
+    def bind(self, name: str, tensor: T) -> None:
+        self.names[name] = tensor
+
+    def lookup(self, name: str) -> T:
+        return self.names[name]

@@ -99,7 +99,13 @@ def test_mutated_seed_specs(tmp_path: Path, data: bytes) -> None:
     check_bytes(CliRunner(), tmp_path / "mutant.net", data)
 
 
-@settings(FUZZ, max_examples=8 if LONG else 2, deadline=None)  # a batch has its own timeout below
+# a batch has its own timeout below; drawing twenty programs from the (recursive) grammar is slow by design
+@settings(
+    FUZZ,
+    max_examples=8 if LONG else 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(
     programs=st.lists(grammar_programs(), min_size=10, max_size=10),
     mutants=st.lists(mutated_specs(), min_size=10, max_size=10),

@@ -1,0 +1,235 @@
+"""Graph constructs: merges of parallel branches (`add`, `cat`, `mul`, `avg`, `max`, `sub`), the identity
+branch (`id`), switching to a named tensor (`use`), and an instance of a user-defined block.
+
+A merge's branches are sub-networks, each applied to the merge's input; its named references (`cat d1`)
+are tensors made earlier and bound with `as`. Names are resolved by lowering (each binding gets a name
+unique in the network), so here a graph only binds and looks them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from netdsl.ir import Layer, Span
+from netdsl.layers.base import Graph, Op, ReceptiveField, Shape, ShapeError, Syntax, Tensor, fmt_shape, widest
+
+
+def _labelled(shapes: tuple[Shape, ...], labels: tuple[str, ...]) -> str:
+    """`branch 1 is (None, 16, 16, 128) (line 7), branch 2 is (None, 32, 32, 64) (line 8)`."""
+    names = labels or tuple(f"input {i + 1}" for i in range(len(shapes)))
+    return ", ".join(f"{name.split(' (')[0]} is {fmt_shape(shape)}" + (f" ({name.split(' (', 1)[1]}" if " (" in name else "")
+                     for name, shape in zip(names, shapes))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ElementwiseOp(Op):
+    """Keras's element-wise merges (Add, Multiply, Average, Maximum, Subtract): equal shapes, or size-1
+    axes that broadcast (Merge._compute_elemwise_op_output_shape). `labels` name the inputs in messages."""
+
+    labels: tuple[str, ...] = ()
+    word: ClassVar[str] = ""
+
+    def output_shape(self, *inputs: Shape) -> Shape:
+        if len(inputs) < 2:
+            raise ShapeError("E315", f"{self.word} merges at least two tensors, got {len(inputs)}",
+                             help=f"give two branches (`{self.word} [a | b]`) or a name (`{self.word} d1`)")  # fmt: skip
+        if self.keras_class == "Subtract" and len(inputs) != 2:
+            raise ShapeError("E315", f"sub takes exactly two tensors, got {len(inputs)}")
+        shape = inputs[0]
+        for other in inputs[1:]:
+            if len(other) != len(shape) or any(a != b and 1 not in (a, b) for a, b in zip(shape, other)):
+                raise ShapeError(
+                    "E304", f"the inputs have different shapes: {_labelled(inputs, self.labels)}",
+                    help="element-wise merges need equal shapes: match the filters and strides of the branches, "
+                    "or project the shortcut (`conv F k1 s=S`)",
+                )  # fmt: skip
+            shape = tuple(b if a == 1 else a for a, b in zip(shape, other))
+        return shape
+
+    def warnings(self, *inputs: Shape) -> list[tuple[str, str]]:
+        if all(other == inputs[0] for other in inputs[1:]):
+            return []
+        return [("W404", f"{self.word} broadcasts {_labelled(inputs, self.labels)} to {fmt_shape(self.output_shape(*inputs))}; "
+                 "Keras accepts this, but a size-1 axis is repeated rather than combined element by element")]  # fmt: skip
+
+    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
+        return widest(list(inputs))
+
+
+@dataclass(frozen=True)
+class MultiplyOp(ElementwiseOp):
+    keras_class: ClassVar[str] = "Multiply"
+    prefix: ClassVar[str] = "multiply"
+    word: ClassVar[str] = "mul"
+
+
+@dataclass(frozen=True)
+class AverageOp(ElementwiseOp):
+    keras_class: ClassVar[str] = "Average"
+    prefix: ClassVar[str] = "average"
+    word: ClassVar[str] = "avg"
+
+
+@dataclass(frozen=True)
+class MaximumOp(ElementwiseOp):
+    keras_class: ClassVar[str] = "Maximum"
+    prefix: ClassVar[str] = "maximum"
+    word: ClassVar[str] = "max"
+
+
+@dataclass(frozen=True)
+class SubtractOp(ElementwiseOp):
+    keras_class: ClassVar[str] = "Subtract"
+    prefix: ClassVar[str] = "subtract"
+    word: ClassVar[str] = "sub"
+
+
+@dataclass(frozen=True)
+class MergeAddOp(ElementwiseOp):
+    """`add [a | b]`: Keras Add, as `res` uses (its messages speak of a shortcut and a branch: see merge.AddOp)."""
+
+    keras_class: ClassVar[str] = "Add"
+    prefix: ClassVar[str] = "add"
+    word: ClassVar[str] = "add"
+
+
+@dataclass(frozen=True)
+class ConcatenateOp(Op):
+    """Keras Concatenate: equal shapes but along `axis`, where the sizes add up."""
+
+    axis: int = -1
+    labels: tuple[str, ...] = ()
+    keras_class: ClassVar[str] = "Concatenate"
+    prefix: ClassVar[str] = "concatenate"
+
+    def output_shape(self, *inputs: Shape) -> Shape:
+        if len(inputs) < 2:
+            raise ShapeError("E315", f"cat joins at least two tensors, got {len(inputs)}",
+                             help="give two branches (`cat [a | b]`) or a name (`cat d1`)")  # fmt: skip
+        rank = len(inputs[0])
+        axis = self.axis + rank + 1 if self.axis < 0 else self.axis  # counted with the batch axis, as Keras does
+        if not 1 <= axis <= rank:
+            raise ShapeError("E304", f"cat: axis {self.axis} does not exist in {fmt_shape(inputs[0])}")
+        at = axis - 1
+        for other in inputs[1:]:
+            if len(other) != rank or any(a != b for i, (a, b) in enumerate(zip(inputs[0], other)) if i != at):
+                raise ShapeError(
+                    "E304", f"the inputs differ outside the joined axis {self.axis}: {_labelled(inputs, self.labels)}",
+                    help="concatenated tensors must agree on every other axis: the same height and width for channels",
+                )  # fmt: skip
+        return (*inputs[0][:at], sum(shape[at] for shape in inputs), *inputs[0][at + 1 :])
+
+    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
+        return widest(list(inputs))
+
+    def keras_args(self) -> dict[str, Any]:
+        return {"axis": self.axis} if self.axis != -1 else {}
+
+
+MERGES: dict[str, type[Op]] = {
+    "add": MergeAddOp, "cat": ConcatenateOp, "mul": MultiplyOp, "avg": AverageOp, "max": MaximumOp, "sub": SubtractOp,
+}  # fmt: skip
+
+
+def _where(layers: tuple[Layer, ...], fallback: Span | None) -> str:
+    span = next((layer.span for layer in layers if layer.span is not None), fallback)
+    return f" (line {span.line})" if span is not None else ""
+
+
+class Merge(Layer):
+    """`add [a | b]`, `cat [a | b | c]`, `add d1`, `cat [a] d1`: the branches, each applied to the current
+    tensor, and the named tensors, joined by one Keras merge layer. One branch alone is joined with the
+    current tensor (`add [conv 64; conv 64]` is a residual block, `cat [bn; relu; conv 32]` a dense layer);
+    `id` is the identity branch."""
+
+    kind: Literal["merge"] = "merge"
+    mode: Literal["add", "cat", "mul", "avg", "max", "sub"]
+    branches: tuple[tuple[AnyLayer, ...], ...] = ()  # noqa: F821  (completed in netdsl.layers)
+    refs: tuple[str, ...] = ()
+    ref_names: tuple[str, ...] = ()  # the names as written, for messages and emitted code
+    axis: int = -1
+
+    words: ClassVar[tuple[str, ...]] = tuple(MERGES)
+    internal: ClassVar[frozenset[str]] = Layer.internal | {"mode", "branches", "refs", "ref_names"}
+    takes_branches: ClassVar[bool] = True
+    syntax: ClassVar[Syntax] = Syntax(example="add [conv 64 k3 bn relu; conv 64 k3 bn | id]")
+    summary: ClassVar[str] = "merge of branches / named tensors: add, cat (channels), mul, avg, max, sub"
+
+    @classmethod
+    def from_word(cls, word: str) -> dict[str, Any]:
+        return {"mode": word}
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        inputs, labels = [], []
+        if len(self.branches) == 1 or not self.branches:
+            inputs.append(x)
+            labels.append("the input")
+        for number, branch in enumerate(self.branches, 1):
+            inputs.append(graph.run(branch, x))
+            label = "the branch" if len(self.branches) == 1 else f"branch {number}"
+            labels.append(label + (_where(branch, None) if branch else ""))
+        for ref, name in zip(self.refs, self.ref_names or self.refs):
+            inputs.append(graph.lookup(ref))
+            labels.append(f"'{name}'")
+        op = MERGES[self.mode]
+        merge = op(axis=self.axis, labels=tuple(labels)) if op is ConcatenateOp else op(labels=tuple(labels))  # type: ignore[call-arg]
+        return graph.call(merge, *inputs)
+
+
+class Identity(Layer):
+    """`id`: the identity, as a branch (`add [conv 64; conv 64 | id]`). No Keras layer."""
+
+    kind: Literal["id"] = "id"
+    syntax: ClassVar[Syntax] = Syntax(example="add [conv 8 | id]")
+    summary: ClassVar[str] = "the identity branch of a merge (no Keras layer)"
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        return x
+
+
+class Use(Layer):
+    """`use NAME`: go on from a tensor named earlier with `as` (an input, a skip connection)."""
+
+    kind: Literal["use"] = "use"
+    restarts_path: ClassVar[bool] = True
+    ref: str
+    ref_name: str = ""
+    internal: ClassVar[frozenset[str]] = Layer.internal | {"ref", "ref_name"}
+    syntax: ClassVar[Syntax] = Syntax(example="use image")
+    summary: ClassVar[str] = "continue from a tensor named with `as` (no Keras layer)"
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        return graph.lookup(self.ref)
+
+
+class Block(Layer):
+    """One use of a user-defined block (`def basic f s=1 [...]`, then `basic 64 s=2`): its lowered body.
+    `args` are the values its parameters took, for messages (`with f=64, s=2`) and emitted code."""
+
+    kind: Literal["block"] = "block"
+    words: ClassVar[tuple[str, ...] | None] = ()  # written as the block's own name
+    name: str
+    args: tuple[tuple[str, int | float | str | tuple[int, ...] | None], ...] = ()
+    body: tuple[AnyLayer, ...] = ()  # noqa: F821  (completed in netdsl.layers)
+
+    internal: ClassVar[frozenset[str]] = Layer.internal | {"name", "args", "body"}
+    own_function: ClassVar[bool] = True
+    syntax: ClassVar[Syntax] = Syntax(example="def basic f s=1 [conv f k3 s=s bn relu]")
+    summary: ClassVar[str] = "a use of a block defined with `def NAME params [ ... ]`"
+
+    def emit_name(self) -> str:
+        return self.name
+
+    def describe(self) -> str:
+        """`in block 'basic' used at 12:5, with f=128, s=2`."""
+        where = f" at {self.span.line}:{self.span.column}" if self.span else ""
+        values = ", ".join(f"{k}={'x'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in self.args)
+        return f"in block '{self.name}' used{where}" + (f", with {values}" if values else "")
+
+    def apply(self, x: Tensor, graph: Graph) -> Tensor:
+        graph.frames.append(self)
+        try:
+            return graph.run(self.body, x)
+        finally:
+            graph.frames.pop()
