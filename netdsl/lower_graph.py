@@ -80,7 +80,7 @@ class GraphStatements:
     # ------------------------------------------------------------ statements
 
     def merge(self, cmd: Command, env: dict[str, Any], depth: int) -> Layer | None:
-        """`add [a | b]`, `cat d1`, `cat [a] d1 axis=1`: branches, then named tensors."""
+        """`add [a | b]`, `cat d1`, `cat d1 axis=1 [a]`: named tensors and options, then branches."""
         refs, names, rest, ok = [], [], [], True
         for arg in cmd.args:
             if arg.key is None and isinstance(arg.value, str) and not arg.quoted and arg.value not in env:

@@ -62,8 +62,8 @@ def test_a_mismatched_merge_names_each_branch_and_its_line() -> None:
     message = error_of("input 32x32x64\nadd [ conv 128 k3 s2\n    | conv 64 k1 ]\n")
     assert "<string>:2:1: error[E304]: add: the inputs have different shapes: branch 1 is (None, 16, 16, 128) (line 2), " \
            "branch 2 is (None, 32, 32, 64) (line 3)" in message  # fmt: skip
-    message = error_of("input 8x8x4\nconv 8 k3 s2 as a\nuse a\ncat [ conv 4 k3 s2 ] a\n")
-    assert "the input is (None, 4, 4, 8), the branch is (None, 2, 2, 4) (line 4), 'a' is (None, 4, 4, 8)" in message
+    message = error_of("input 8x8x4\nconv 8 k3 s2 as a\nuse a\ncat a [ conv 4 k3 s2 ]\n")
+    assert "the input is (None, 4, 4, 8), 'a' is (None, 4, 4, 8), the branch is (None, 2, 2, 4) (line 4)" in message
 
 
 def test_branches_belong_to_merges() -> None:

@@ -138,8 +138,8 @@ def _where(layers: tuple[Layer, ...], fallback: Span | None) -> str:
 
 
 class Merge(Layer):
-    """`add [a | b]`, `cat [a | b | c]`, `add d1`, `cat [a] d1`: the branches, each applied to the current
-    tensor, and the named tensors, joined by one Keras merge layer. One branch alone is joined with the
+    """`add [a | b]`, `cat [a | b | c]`, `add d1`, `cat d1 [a]`: the named tensors and the branches (each
+    applied to the current tensor), in the order written, joined by one Keras merge layer. One branch alone is joined with the
     current tensor (`add [conv 64; conv 64]` is a residual block, `cat [bn; relu; conv 32]` a dense layer);
     `id` is the identity branch."""
 
@@ -165,13 +165,13 @@ class Merge(Layer):
         if len(self.branches) == 1 or not self.branches:
             inputs.append(x)
             labels.append("the input")
+        for ref, name in zip(self.refs, self.ref_names or self.refs):  # in the order written: names, then branches
+            inputs.append(graph.lookup(ref))
+            labels.append(f"'{name}'")
         for number, branch in enumerate(self.branches, 1):
             inputs.append(graph.run(branch, x))
             label = "the branch" if len(self.branches) == 1 else f"branch {number}"
             labels.append(label + (_where(branch, None) if branch else ""))
-        for ref, name in zip(self.refs, self.ref_names or self.refs):
-            inputs.append(graph.lookup(ref))
-            labels.append(f"'{name}'")
         op = MERGES[self.mode]
         merge = op(axis=self.axis, labels=tuple(labels)) if op is ConcatenateOp else op(labels=tuple(labels))  # type: ignore[call-arg]
         return graph.call(merge, *inputs)
