@@ -103,7 +103,12 @@ class ToSurface(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def branches(self, meta: object, children: list) -> tuple:
-        return ("branches", tuple(body for body, _ in children), tuple(span for _, span in children))
+        where = _span(meta)  # an empty branch (`[ ]`, `[ a | ]`) is located at the brackets
+        return (
+            "branches",
+            tuple(body for body, _ in children),
+            tuple(span if span.line else where for _, span in children),
+        )
 
     @v_args(meta=True)
     def branch(self, meta: object, children: list) -> tuple:
