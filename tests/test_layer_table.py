@@ -128,6 +128,13 @@ ROWS = [
     Row("input 20; noise 0.1", lambda L: [L.GaussianNoise(0.1)], 0, None),
     # a backbone, against keras.applications (MACs: its layers', each kind checked in the rows above)
     Row("input 32x32x3; pretrained mobilenetv2 weights=none", lambda L, x: __import__("keras").applications.MobileNetV2(include_top=False, weights=None, input_tensor=x).output, None, ((491, 491), (32, 32))),
+    # graphs: merges, the identity branch, `use`, a user block
+    Row("input 8x8x4; add [ conv 4 k3 | conv 4 k1 ]", lambda L, x: L.Add()([L.Conv2D(4, 3, padding="same")(x), L.Conv2D(4, 1, padding="same")(x)]), 8 * 8 * 4 * (9 + 1) * 4, ((3, 3), (1, 1))),
+    Row("input 8x8x4; conv 4 k3 as a; cat a [ conv 2 k1 s1 ]", lambda L, x: (lambda a: L.Concatenate()([a, a, L.Conv2D(2, 1, padding="same")(a)]))(L.Conv2D(4, 3, padding="same")(x)), 8 * 8 * 2 * 4, ((3, 3), (1, 1))),
+    Row("input 8x8x4; mul [ conv 4 k1 sigmoid ]", lambda L, x: L.Multiply()([x, L.Activation("sigmoid")(L.Conv2D(4, 1, padding="same")(x))]), 8 * 8 * 4 * 4, ((1, 1), (1, 1))),
+    Row("input 8x8x4; conv 4 k1; id", lambda L: [L.Conv2D(4, 1, padding="same")], 0, ((1, 1), (1, 1))),
+    Row("input 8x8x4; conv 4 k3 as a; conv 4 k1; use a", lambda L: [L.Conv2D(4, 3, padding="same")], 0, ((3, 3), (1, 1))),
+    Row("def b f [ conv f k3 relu ]; input 8x8x4; b 6", lambda L: [L.Conv2D(6, 3, padding="same"), L.Activation("relu")], 8 * 8 * 6 * 9 * 4, ((3, 3), (1, 1))),
 ]
 # fmt: on
 
@@ -175,9 +182,9 @@ def test_rows_are_distinct() -> None:
 @pytest.mark.parametrize("row", ROWS, ids=[row.spec for row in ROWS])
 def test_macs_and_receptive_field(row: Row) -> None:
     report = netdsl.analyze(row.net)
-    last_line = max(r.line or 0 for r in report.layers)
+    last = len(row.net.layers) - 1  # the rows the last statement made (a block's are on its definition's lines)
     if row.macs is not None:
-        assert sum(r.macs for r in report.layers if r.line == last_line) == row.macs
+        assert sum(r.macs for r in report.layers if r.statement == last) == row.macs
     assert report.layers[-1].receptive_field_axes == row.rf
 
 
