@@ -17,7 +17,6 @@ import io
 import itertools
 import json
 import os
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
-from netdsl.ir import Network, TrainConfig
+from netdsl.ir import Network
+from netdsl.runfiles import HistoryRow, RunConfig, RunMetrics, RunState, check_epochs, problem, spec_hash
 from netdsl.safeio import check_regular, open_regular, read_bytes, read_text, reason
 from netdsl.spec import parse
 from netdsl.syntax import MAX_SOURCE_BYTES
@@ -41,26 +41,16 @@ def run_error(message: str, where: Path | str, help: str | None = None) -> Netds
 
 
 TAMPERED = "the run directory was changed after training; restore its files, or start a new run"
-CHECKPOINT_NAME = re.compile(r"checkpoint-[0-9]+\.weights\.h5")
 
 
-def _state_problem(state: Any) -> str | None:
-    """What is wrong with state.json's content, or None. A checkpoint must be a file of the run
-    itself: a path such as `../../elsewhere.h5` would load weights from outside it."""
-    if not isinstance(state, dict):
-        return "not a JSON object"
-    checks = {
-        "epoch": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-        "phase": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
-        "wait": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-        "best": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "stopped_early": lambda v: isinstance(v, bool),
-        "checkpoint": lambda v: v is None or (isinstance(v, str) and CHECKPOINT_NAME.fullmatch(v) is not None),
-    }
-    for key, valid in checks.items():
-        if key in state and not valid(state[key]):
-            return f"{key} is {state[key]!r}"
-    return None
+def read_json(path: Path, where: Path) -> Any:
+    """A run file's JSON (E508 if unreadable, not JSON, or nested too deeply for the parser)."""
+    try:
+        return json.loads(read_text(path))
+    except RecursionError:
+        raise run_error(f"cannot read {path}: nested too deeply", where, help=TAMPERED) from None
+    except (OSError, ValueError) as err:
+        raise run_error(f"cannot read {path}: {reason(err)}", where) from None
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
@@ -160,31 +150,31 @@ class RunDir:
             ) from None  # fmt: skip
 
     def config(self) -> dict[str, Any]:
-        """config.json, checked: a tampered file is E508, never a crash further on."""
+        """config.json, validated against its schema: a tampered file is E508, never a crash further on."""
         path = self.path / "config.json"
-        try:
-            data = json.loads(read_text(path))
-        except (OSError, ValueError) as err:
-            raise run_error(f"cannot read {path}: {reason(err)}", self.path) from None
+        data = read_json(path, self.path)
         if not isinstance(data, dict) or "training" not in data:
             raise run_error(f"{path} is not a netdsl run configuration", self.path)
-        for key, kind in (("name", str), ("data", (str, type(None))), ("max_images", (int, type(None)))):
-            if key in data and (not isinstance(data[key], kind) or isinstance(data[key], bool)):
-                raise run_error(f"{path}: {key} has the wrong type ({data[key]!r})", self.path, help=TAMPERED)
         try:
-            TrainConfig.model_validate(data["training"])
+            RunConfig.model_validate(data)
         except ValidationError as err:
-            first = err.errors(include_url=False)[0]
-            where = ".".join(["training", *map(str, first["loc"])])
-            raise run_error(
-                f"{path}: {where} is not valid: {first['msg']} (got {first.get('input')!r})",
-                self.path, help=TAMPERED,
-            ) from None  # fmt: skip
+            raise run_error(f"{path}: {problem(err)}", self.path, help=TAMPERED) from None
         return data
 
     def network(self) -> Network:
-        """The run's spec as trained (spec.net), parsed under the run's name: the one way to read it."""
-        return parse(self.spec_text(), name=self.config().get("name", "model"), file=str(self.path / "spec.net"))
+        """The run's spec as trained (spec.net), parsed under the run's name: the one way to read it.
+        A spec.net edited after training (its SHA-256 is not config.json's) is E508, even if its
+        weights would still fit: `relu` -> `sigmoid` changes what the weights mean."""
+        config = self.config()
+        text = self.spec_text()
+        net = parse(text, name=config.get("name", "model"), file=str(self.path / "spec.net"))  # located errors first
+        recorded = config.get("spec_sha256")
+        if recorded is not None and spec_hash(text) != recorded:
+            raise run_error(
+                f"{self.path / 'spec.net'} was changed after training (config.json records another SHA-256)",
+                self.path, help=TAMPERED,
+            )  # fmt: skip
+        return net
 
     def load_weights(
         self, model: Any, weights: Path | None = None, fail: Callable[[str], NetdslError] | None = None
@@ -205,21 +195,34 @@ class RunDir:
             ) from None
 
     def state(self) -> dict[str, Any]:
-        """The last finished epoch (`epoch`, `phase`, `checkpoint`, early-stopping counters), or {}."""
+        """The last finished epoch (`epoch`, `phase`, `checkpoint`, early-stopping counters), or {}.
+        A checkpoint must be a file of the run itself: `../../elsewhere.h5` would load weights from outside."""
         path = self.path / "state.json"
         if not path.exists():
             return {}
+        state = read_json(path, self.path)
         try:
-            state = json.loads(read_text(path))
-        except (OSError, ValueError) as err:
-            raise run_error(f"cannot read {path}: {reason(err)}", self.path) from None
-        problem = _state_problem(state)
-        if problem:
-            raise run_error(f"{path} is not valid: {problem}", self.path, help=TAMPERED)
+            RunState.model_validate(state)
+        except ValidationError as err:
+            first = err.errors(include_url=False)[0]
+            what = "not a JSON object" if not first["loc"] else f"{first['loc'][0]} is {first.get('input')!r}"
+            raise run_error(f"{path} is not valid: {what}", self.path, help=TAMPERED) from None
         return state
 
+    def metrics(self) -> dict[str, Any] | None:
+        """metrics.json (a finished run's status and results), validated; None while the run is unfinished."""
+        path = self.path / "metrics.json"
+        if not path.exists():
+            return None
+        data = read_json(path, self.path)
+        try:
+            RunMetrics.model_validate(data)
+        except ValidationError as err:
+            raise run_error(f"{path} is not valid: {problem(err)}", self.path, help=TAMPERED) from None
+        return data
+
     def history(self) -> list[dict[str, Any]]:
-        """The rows of history.csv, numbers as floats (epoch and phase as ints)."""
+        """The rows of history.csv, numbers as floats (epoch and phase as ints), epochs 1..n (else E508)."""
         path = self.path / "history.csv"
         if not path.exists():
             return []
@@ -232,9 +235,15 @@ class RunDir:
                         if value in ("", None):
                             continue
                         parsed[key] = int(value) if key in ("epoch", "phase") else float(value)
-                    rows.append(parsed)
+                    rows.append(HistoryRow.model_validate(parsed).model_dump(exclude_none=True))
+        except ValidationError as err:
+            raise run_error(f"{path} is not valid: row {len(rows) + 1}: {problem(err)}", self.path,
+                            help=TAMPERED) from None  # fmt: skip
         except (OSError, ValueError, TypeError) as err:  # TypeError: a row with more fields than the header
             raise run_error(f"cannot read {path}: {reason(err)}", self.path, help=TAMPERED) from None
+        wrong = check_epochs(rows)
+        if wrong:
+            raise run_error(f"{path} is not valid: {wrong}", self.path, help=TAMPERED)
         return rows
 
     def discard_partial_writes(self) -> list[Path]:

@@ -97,6 +97,31 @@ BEFORE_TENSORFLOW = [
     ("spec holding Python", write("spec.net", b"input 16x16x3\nimport os\nos.system rm\ndense 4 softmax\n"),
      "{run}/spec.net:2:1: error[E101]: unknown layer 'import'"),
     ("no config", lambda run: (run / "config.json").unlink(), "error[E508]: {run} is not a netdsl run (no config.json)"),
+    # every run file has a schema (netdsl/runfiles.py): issue 14, items 6 and 13
+    ("config nested deeply", write("config.json", b"[" * 200_000 + b"]" * 200_000),
+     "error[E508]: cannot read {run}/config.json: nested too deeply"),
+    ("state nested deeply", write("state.json", b'{"a":' * 100_000 + b"1" + b"}" * 100_000),
+     "error[E508]: cannot read {run}/state.json: nested too deeply"),
+    ("config name with a terminal escape", set_json("config.json", lambda c: {**c, "name": "\x1b[2Jx"}),
+     "error[E508]: {run}/config.json: name is not valid: String should match pattern"),
+    ("config classes too few", set_json("config.json", lambda c: {**c, "classes": ["a"]}),
+     "error[E508]: {run}/config.json: classes lists 1 names but the head has 4 classes"),
+    ("config classes ints", set_json("config.json", lambda c: {**c, "classes": [1, 2, 3, 4]}),
+     "error[E508]: {run}/config.json: classes.0 has the wrong type (1)"),
+    ("config classes a dict", set_json("config.json", lambda c: {**c, "classes": {"a": 1}}),
+     "error[E508]: {run}/config.json: classes has the wrong type ({{'a': 1}})"),
+    ("config huge data", set_json("config.json", lambda c: {**c, "data": "synthetic:count=" + "9" * 5000}),
+     "error[E508]: {run}/config.json: data is not valid: String should have at most 4096 characters"),
+    ("config head of strings", set_json("config.json", lambda c: {**c, "head": {"units": "4"}}),
+     "error[E508]: {run}/config.json: head.units has the wrong type ('4')"),
+    ("history missing an epoch", write("history.csv", b"epoch,phase,loss\n1,1,0.5\n3,1,0.4\n"),
+     "error[E508]: {run}/history.csv is not valid: its epochs are 1, 3: an epoch is missing or repeated"),
+    ("history repeating an epoch", write("history.csv", b"epoch,phase,loss\n1,1,0.5\n1,1,0.4\n"),
+     "error[E508]: {run}/history.csv is not valid: its epochs are 1, 1: an epoch is missing or repeated"),
+    ("history shorter than the state", write("history.csv", b"epoch,phase,loss\n1,1,0.5\n"),
+     "error[E508]: {run}: state.json says 2 epochs finished but history.csv has 1"),
+    ("no state", lambda run: (run / "state.json").unlink(),
+     "error[E508]: {run} has no state.json, so where it stopped is unknown"),
 ]  # fmt: skip
 
 
@@ -111,6 +136,17 @@ def test_a_tampered_run_is_a_clear_error_on_resume(
     assert expected.format(run=interrupted) in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not (interrupted / "metrics.json").exists()  # nothing was trained on a tampered run
+
+
+def test_a_tampered_metrics_file_is_a_clear_error(interrupted: Path, runner) -> None:
+    for content, expected in (
+        (b'{"status": "great", "epochs": 2}', "metrics.json is not valid: status is not valid: Input should be"),
+        (b"[" * 200_000, "cannot read {run}/metrics.json: nested too deeply"),
+    ):
+        (interrupted / "metrics.json").write_bytes(content)
+        result = runner.invoke(main, ["train", "--resume", str(interrupted)])
+        assert result.exit_code == 1 and "error[E508]" in result.stderr, result.output
+        assert expected.format(run=interrupted) in result.stderr
 
 
 def test_a_tampered_config_is_a_clear_error_for_evaluate_and_predict(finished: Path, tmp_path: Path) -> None:

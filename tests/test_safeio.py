@@ -42,7 +42,9 @@ def fake_run(folder: Path, **fifos: str) -> Path:
     run.mkdir()
     (run / "spec.net").write_text(SPEC, encoding="utf-8")
     (run / "config.json").write_text(json.dumps({"name": "spec", "data": None, "training": {}}), encoding="utf-8")
+    (run / "state.json").write_text(json.dumps({"epoch": 0, "phase": 1}), encoding="utf-8")  # written at the start
     for name in fifos.values():
+        (run / name).unlink(missing_ok=True)
         fifo(run / name)
     return run
 

@@ -156,8 +156,28 @@ def test_tampered_spec_is_a_clear_error(trained: tuple[Path, str], runner, tmp_p
     shutil.copytree(trained[0], copy)
     (copy / "spec.net").write_text(TINY.replace("conv 16", "conv 17"))
     result = runner.invoke(main, ["evaluate", str(copy)])
-    assert result.exit_code == 1 and "error[E508]: model.weights.h5 does not fit the spec" in result.output
+    assert result.exit_code == 1 and f"error[E508]: {copy}/spec.net was changed after training" in result.output
     assert "Traceback" not in result.output
+    config = json.loads((copy / "config.json").read_text())  # a run from before spec.net's SHA-256 was kept:
+    del config["spec_sha256"]  # the weights no longer fitting is what gives the edit away
+    (copy / "config.json").write_text(json.dumps(config))
+    result = runner.invoke(main, ["evaluate", str(copy)])
+    assert result.exit_code == 1 and "error[E508]: model.weights.h5 does not fit the spec" in result.output
+
+
+def test_an_edited_spec_whose_weights_still_fit_is_refused(trained: tuple[Path, str], runner, tmp_path: Path) -> None:
+    """relu -> sigmoid keeps every weight's shape, so Keras would load the weights into another model."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained[0], copy)
+    assert "relu" in TINY
+    (copy / "spec.net").write_text(TINY.replace("relu", "sigmoid"))
+    for command in (["evaluate", str(copy)], ["predict", str(copy), str(copy / "curves.png")],
+                    ["train", "--resume", str(copy)]):  # fmt: skip
+        result = runner.invoke(main, command)
+        assert result.exit_code == 1, result.output
+        assert f"error[E508]: {copy}/spec.net was changed after training" in result.output, command
 
 
 def test_resume_of_a_finished_run_and_existing_out(trained: tuple[Path, str], runner) -> None:
@@ -311,8 +331,8 @@ def test_sigkill_after_an_epoch_then_resume_completes_the_history(tmp_path: Path
                                stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        if (run / "state.json").exists():  # written last, once epoch 1 is completely saved
-            break
+        if (run / "state.json").exists() and json.loads((run / "state.json").read_text()).get("checkpoint"):
+            break  # state.json names a checkpoint once epoch 1 is completely saved (it is rewritten atomically)
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()

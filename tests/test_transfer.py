@@ -145,8 +145,13 @@ def test_two_phases_in_one_train_command(runner, tmp_path: Path, monkeypatch) ->
     assert {name for name, _ in predicted[0]["top"]} == {"cats", "dogs"}
 
     # evaluate/predict rebuild the model, then load the run's own weights: even a spec that says
-    # weights=imagenet must not need the ImageNet file for that.
-    (out / "spec.net").write_text(TWO_PHASES.replace("weights=none", "weights=imagenet"), encoding="utf-8")
+    # weights=imagenet must not need the ImageNet file for that. (A run trained so, simulated: its
+    # spec and the spec's SHA-256 in config.json, which netdsl checks, are both rewritten.)
+    from netdsl.runfiles import spec_hash
+
+    imagenet = TWO_PHASES.replace("weights=none", "weights=imagenet")
+    (out / "spec.net").write_text(imagenet, encoding="utf-8")
+    (out / "config.json").write_text(json.dumps({**config, "spec_sha256": spec_hash(imagenet)}), encoding="utf-8")
 
     def offline(*args: object, **kwargs: object) -> None:
         raise AssertionError("tried to download ImageNet weights")

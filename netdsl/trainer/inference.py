@@ -13,7 +13,7 @@ from netdsl.data import check_labels, data_error, limit, load_dataset
 from netdsl.data.adapt import adapt
 from netdsl.ir import Augment, Network, TrainConfig
 from netdsl.layers.pretrained import architecture_only
-from netdsl.runs import RunDir
+from netdsl.runs import TAMPERED, RunDir, run_error
 from netdsl.trainer.backends import active
 from netdsl.trainer.config import Phase
 from netdsl.trainer.head import Head, find_head, match_head
@@ -97,6 +97,9 @@ def predict(run_dir: str | Path, images: Iterable[str | Path], top: int = 3) -> 
     x = np.asarray(input_scaling(net)(batch.astype(np.float32)))
     scored = probabilities(np.asarray(model.predict(x, verbose=0), np.float64), head)
     names = config.get("classes") or [str(i) for i in range(scored.shape[1])]
+    if len(names) != scored.shape[1]:
+        raise run_error(f"{Path(run_dir) / 'config.json'}: classes lists {len(names)} names but the model scores "
+                        f"{scored.shape[1]} classes", run_dir, help=TAMPERED)  # fmt: skip
     results = []
     for path, row in zip(paths, scored):
         order = np.argsort(-row)[: max(1, top)]

@@ -8,7 +8,6 @@ TensorFlow is even imported.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import secrets
@@ -24,8 +23,8 @@ from netdsl.data import Dataset, check_labels, limit, load_dataset, split_valida
 from netdsl.data.adapt import adapt
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Network, TrainConfig
-from netdsl.runs import RunDir, new_run_dir, run_error, write_json, write_text
-from netdsl.safeio import read_text
+from netdsl.runfiles import spec_hash
+from netdsl.runs import TAMPERED, RunDir, new_run_dir, run_error, write_json, write_text
 from netdsl.spec import SpecLike, as_network
 from netdsl.specid import spec_id
 from netdsl.trainer.backends import active
@@ -91,15 +90,21 @@ def resumed_settings(resume: str | Path) -> Settings:
     saved = run.config()
     net = run.network()
     config = TrainConfig.model_validate(saved["training"])
-    state = run.state()
-    run.history()  # a tampered history.csv fails here (E508), before any data is read or TensorFlow loads
-    if (run.path / "metrics.json").exists():
-        if _finished_status(run) == "diverged":
+    metrics = run.metrics()
+    if metrics is not None:
+        if metrics["status"] == "diverged":
             raise run_error(
                 f"{run.path} diverged (NaN loss); resuming would diverge again", run.path,
                 help="start a new run with a lower --lr",
             )  # fmt: skip
         raise run_error(f"{run.path} has already finished", run.path, help="start a new run to train longer (--epochs)")
+    if not (run.path / "state.json").exists():  # written when the run starts: restarting would overwrite history
+        raise run_error(f"{run.path} has no state.json, so where it stopped is unknown", run.path, help=TAMPERED)
+    state = run.state()
+    rows = run.history()  # a tampered history.csv fails here (E508), before any data is read or TensorFlow loads
+    if len(rows) < int(state.get("epoch", 0)):
+        raise run_error(f"{run.path}: state.json says {state['epoch']} epochs finished but history.csv has "
+                        f"{len(rows)}", run.path, help=TAMPERED)  # fmt: skip
     return Settings(net, config, saved.get("data"), saved.get("max_images"), bool(saved.get("deterministic")),
                     state, run)  # fmt: skip
 
@@ -153,6 +158,7 @@ def start_run(net: Network, settings: Settings, head: Head, dataset: Dataset, ou
     """A new run directory holding the spec as trained and the resolved configuration."""
     run = RunDir(new_run_dir(net.name, out))
     write_text(run.path / "spec.net", net.source)
+    write_json(run.path / "state.json", {"epoch": 0, "phase": 1})  # --resume tells a started run from a damaged one
     write_json(
         run.path / "config.json",
         {
@@ -162,6 +168,7 @@ def start_run(net: Network, settings: Settings, head: Head, dataset: Dataset, ou
             "classes": list(dataset.classes or ()), "head": {"units": head.units, "activation": head.activation},
             "input_scale": INPUT_SCALE, "preprocessing": preprocessing_name(net),
             "deterministic": settings.deterministic, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "spec_sha256": spec_hash(net.source),
         },
     )  # fmt: skip
     return run
@@ -187,7 +194,7 @@ def _fit_and_finish(
     steps = math.ceil(len(dataset.y_train) / config.batch)
     resumed_after = int(state.get("epoch", 0))
     rows = run.history()[:resumed_after]
-    if state:
+    if settings.run is not None:
         echo(f"resuming after epoch {resumed_after} of {config.epochs}")
     if verbose is None:
         verbose = 1 if bool(getattr(sys.stdout, "isatty", lambda: False)()) else 2
@@ -242,11 +249,3 @@ def _finish_diverged(run: RunDir, rows: list[dict[str, Any]], what: str, net: Ne
         ],
         Source("", str(run.path)),
     )
-
-
-def _finished_status(run: RunDir) -> str | None:
-    """The `status` of a run's metrics.json ("completed", "early_stopping", "diverged"), if readable."""
-    try:
-        return json.loads(read_text(run.path / "metrics.json")).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
