@@ -33,7 +33,7 @@ from netdsl.cli_base import (
 from netdsl.cli_tools import COMMANDS
 from netdsl.diagnostics import CODES, NetdslError, Source, render_all
 from netdsl.diagnostics import explain as explain_code
-from netdsl.ir import AUGMENT_FIELDS, OPTIMIZERS, SCHEDULES, Augment
+from netdsl.ir import AUGMENT_FIELDS, MAX_BATCH, MAX_SEED, OPTIMIZERS, SCHEDULES, Augment
 from netdsl.render import summary_table
 
 
@@ -267,7 +267,7 @@ def _run_library(call: Callable[[], T]) -> T:
     help="Continue an interrupted run from its last finished epoch (same spec, data and settings).",
 )
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train.")
-@click.option("--batch", type=click.IntRange(min=1), help="Batch size.")
+@click.option("--batch", type=click.IntRange(min=1, max=MAX_BATCH), help="Batch size.")
 @click.option("--lr", type=FiniteRange(min=0, max=10, min_open=True), help="(Peak) learning rate.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="Optimizer.")
 @click.option("--schedule", type=click.Choice(SCHEDULES), help="Learning-rate schedule.")
@@ -280,7 +280,9 @@ def _run_library(call: Callable[[], T]) -> T:
     type=FiniteRange(min=0, max=1, max_open=True),
     help="Fraction of the training images held out for validation (when the data has no split).",
 )
-@click.option("--seed", type=click.IntRange(min=0), help="Seed for the split, shuffling, augmentation and weights.")
+@click.option(
+    "--seed", type=click.IntRange(min=0, max=MAX_SEED), help="Seed for the split, shuffling, augmentation and weights."
+)
 @augment_options
 @click.option("--no-augment", is_flag=True, help="Turn off every augmentation of the spec.")
 @click.option("--max-images", type=click.IntRange(min=1), help="Use at most N images of each split (quick runs).")

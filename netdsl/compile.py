@@ -159,6 +159,7 @@ def build_model(net: Network, trainable: Callable[[int, str], bool] | None = Non
 
 
 def model_name(name: str) -> str:
-    """Keras model names must be plain identifiers-ish; spec names can hold dashes or dots."""
-    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    """The spec's name as a name TensorFlow accepts for the model's root scope (`^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$`):
+    ASCII letters, digits and `_`, not starting with `_` (a spec file `_x.net` or `é.net` must train)."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in name).lstrip("_")
     return cleaned or "model"

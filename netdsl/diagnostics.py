@@ -69,6 +69,7 @@ CODES: dict[str, str] = {
     "E509": "image shape cannot be adapted to the input",
     "E510": "ImageNet weights cannot be downloaded",
     "E511": "weights file missing or of another architecture",
+    "E512": "cannot write to the run directory",
     "E601": "the analyzer and Keras disagree (netdsl check --verify)",
     "E701": "budget not met",
     "E702": "invalid budget",

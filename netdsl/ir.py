@@ -147,9 +147,10 @@ class Layer(BaseModel):
     A subclass declares `kind` (a Literal), its fields, a `syntax` saying how arguments bind to
     fields, and `apply`, which describes the layer as calls on a graph of primitive ops. The
     analyzer, the compiler and the emitter each provide a graph, so `apply` is written once.
+    Floats are finite (`l2=1e309` is inf): whatever `check` accepts, Keras must build and train.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     kind: str
     span: Span | None = None
@@ -201,6 +202,8 @@ class Layer(BaseModel):
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
 Schedule = Literal["constant", "step", "cosine", "onecycle"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+MAX_SEED = 2**32 - 1  # numpy's (and so keras.utils.set_random_seed's) largest seed
+MAX_BATCH = 2**31 - 1  # a batch index fits every framework's int32 and int64
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 
 
@@ -208,7 +211,7 @@ class Augment(BaseModel):
     """Training-time augmentation, the seed's ImageDataGenerator options as Keras layers. Each field's
     description is its `netdsl train --<field>` help; AUGMENT_FIELDS is the vocabulary."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     shift: float = Field(0.0, ge=0, lt=1, description="Augment: random shift (fraction).")
     flip: bool = Field(False, description="Augment: random horizontal flips.")
     vflip: bool = Field(False, description="Augment: random vertical flips.")
@@ -235,20 +238,21 @@ class PhaseConfig(BaseModel):
 
 
 class TrainConfig(BaseModel):
-    """Training defaults written in the spec (`train ...`, `augment ...`); the CLI overrides them."""
+    """Training defaults written in the spec (`train ...`, `augment ...`); the CLI overrides them.
+    Bounded so that what `check` accepts trains: numpy seeds are 32-bit, tf.data batch sizes int64."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     optimizer: Optimizer = "adam"
     lr: float = Field(0.001, gt=0, le=10)
     schedule: Schedule = "constant"
     epochs: PositiveInt = 10
-    batch: PositiveInt = 32
+    batch: int = Field(32, ge=1, le=MAX_BATCH)
     momentum: float = Field(0.9, ge=0, lt=1)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     patience: int | None = Field(None, ge=1)
     validation: float = Field(0.1, ge=0, lt=1)  # fraction of the training images held out, unless the data has a split
-    seed: int | None = Field(None, ge=0)  # None: a fresh seed per run (recorded in the run's config.json)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)  # None: a fresh seed per run (recorded in config.json)
     augment: Augment = Augment()
     phases: tuple[PhaseConfig, ...] = ()  # `phase` lines, run in order by one `netdsl train`; () is one phase
 

@@ -3,7 +3,8 @@
 Every file is validated before any of it is used, so a tampered run directory is one E508 naming the
 file and the field, never a traceback further on (issue 14). The models accept what `netdsl train`
 writes and what older runs wrote (fields added later are optional); they refuse wrong types, values
-out of range, names that do not match the head, paths out of the run, and absurd sizes.
+out of range, names that do not match the head, paths out of the run, and absurd sizes. Names and paths
+may hold any characters (a spec file or class folder can be called anything): everything printed is escaped.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from netdsl.ir import TrainConfig
 
 CHECKPOINT_NAME = re.compile(r"checkpoint-[0-9]+\.weights\.h5")
-PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters: these strings reach the terminal and file names
 
 Count = Annotated[StrictInt, Field(ge=0)]
 Number = StrictInt | StrictFloat
-Text = Annotated[str, Field(max_length=4096, pattern=PRINTABLE)]
+Text = Annotated[str, Field(max_length=4096)]  # paths and names: any characters (printing escapes them), bounded
 
 
 def spec_hash(text: str) -> str:
@@ -46,7 +46,7 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     training: TrainConfig
-    name: Annotated[str, Field(min_length=1, max_length=255, pattern=PRINTABLE)] = "model"
+    name: Annotated[str, Field(min_length=1, max_length=255)] = "model"
     spec: Text | None = None
     data: Text | None = None
     max_images: Annotated[StrictInt, Field(ge=1)] | None = None

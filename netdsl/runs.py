@@ -13,12 +13,15 @@ spec and given the weights: nothing is unpickled and `keras.saving.load_model` i
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import itertools
 import json
 import os
+import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ from netdsl.spec import parse
 from netdsl.syntax import MAX_SOURCE_BYTES
 from netdsl.terminal import printable
 
+LOCK_NAME = ".lock"
 HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -54,15 +58,32 @@ def read_json(path: Path, where: Path) -> Any:
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """Call `write(temporary_path)`, then rename the result over `path` in one step."""
+    """Call `write(temporary_path)`, then rename the result over `path` in one step. A write that fails
+    (a full disk, a quota) leaves the old file whole, removes the temporary one, and is one E512."""
     temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the suffix (.weights.h5, .png)
     try:
         write(temporary)
         with open(temporary, "rb+") as stream:  # the data must be on disk before the rename is
             os.fsync(stream.fileno())
         os.replace(temporary, path)
+    except OSError as err:
+        raise write_error(path, err) from None
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def write_error(path: Path, err: OSError) -> NetdslError:
+    """E512: a run file could not be written (Keras and h5py report a full disk in several ways)."""
+    cause = err
+    while cause.__cause__ is not None or cause.__context__ is not None:  # h5py wraps the OS's error
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    why = reason(cause) if isinstance(cause, OSError) else reason(err)
+    return NetdslError(
+        [Diagnostic("E512", f"cannot write {path}: {why}", None,
+                    help="free some space (or choose another --out); the files written before are whole, and "
+                    f"`netdsl train --resume {path.parent}` continues from the last finished epoch")],
+        Source("", str(path.parent)),
+    )  # fmt: skip
 
 
 def write_text(path: Path, text: str) -> None:
@@ -182,17 +203,22 @@ class RunDir:
         """Give `model` (rebuilt from spec.net) the run's weights (`weights_path()` unless given); a file that
         does not fit is E508, or `fail(reason)`'s error. Nothing is unpickled: only weights are read."""
         weights = weights or self.weights_path()
-        try:
-            model.load_weights(str(weights))
-        except (ValueError, OSError, KeyError) as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            if fail is not None:
-                raise fail(reason) from None
-            raise run_error(
-                f"{weights.name} does not fit the spec in {self.path}: {reason}",
-                self.path,
-                help="the weights or spec.net were changed after training; retrain, or restore the files",
-            ) from None
+        for _ in range(5):  # a run still training replaces its checkpoint between our reads: follow it
+            try:
+                model.load_weights(str(weights))
+                return
+            except (ValueError, OSError, KeyError) as err:
+                why = str(err).splitlines()[0] if str(err) else type(err).__name__
+                if weights.exists() or weights.name == "model.weights.h5":
+                    break
+            weights = self.weights_path()  # the trainer's state.json names its newer checkpoint by now
+        if fail is not None:
+            raise fail(why)
+        raise run_error(
+            f"{weights.name} does not fit the spec in {self.path}: {why}",
+            self.path,
+            help="the weights or spec.net were changed after training; retrain, or restore the files",
+        )
 
     def state(self) -> dict[str, Any]:
         """The last finished epoch (`epoch`, `phase`, `checkpoint`, early-stopping counters), or {}.
@@ -272,6 +298,29 @@ class RunDir:
             raise run_error(f"cannot read {path}: {err.strerror or err}", self.path, help=TAMPERED) from None
 
     # ------------------------------------------------------------ writing
+
+    @contextmanager
+    def training_lock(self) -> Iterator[None]:
+        """Hold the run's advisory lock (fcntl.flock on `.lock`) while training it, so that a second
+        `netdsl train --resume` of the same run is refused instead of interleaving its epochs."""
+        path = self.path / LOCK_NAME
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as err:
+            raise run_error(f"cannot lock {path}: {reason(err)}", self.path) from None
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise run_error(f"cannot lock {path}: not a regular file", self.path, help=TAMPERED)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise run_error(
+                    f"{self.path} is being trained by another netdsl process", self.path,
+                    help="wait for it to finish (or stop it); two trainings of one run would overwrite each other",
+                ) from None  # fmt: skip
+            yield
+        finally:
+            os.close(descriptor)  # releases the lock; the file stays (deleting it would race another locker)
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         """The whole history, rewritten atomically (a few hundred rows at most)."""

@@ -15,6 +15,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,8 @@ def prepare_data(
     return data
 
 
-def resumed_settings(resume: str | Path) -> Settings:
+def resumed_settings(run: RunDir) -> Settings:
     """A run to continue, with its own spec, data and configuration; E508 if it finished or is damaged."""
-    run = RunDir.open(resume)
     run.discard_partial_writes()
     saved = run.config()
     net = run.network()
@@ -137,10 +137,38 @@ def train(
     `overrides` are TrainConfig fields (`epochs=3`, `lr=0.1`, `seed=1`, `augment={"flip": False}`)
     that replace the spec's training section. `resume` continues an interrupted run from its last
     finished epoch with the run's own spec, data and configuration. `verbose`: Keras's progress
-    (1 a bar, 2 a line per epoch, 0 none); by default a bar on a terminal, else lines."""
+    (1 a bar, 2 a line per epoch, 0 none); by default a bar on a terminal, else lines.
+
+    A run is locked while it trains (a second `--resume` of it is refused), and a new run's directory
+    is created only once its model and data are ready, and removed again if training fails before
+    its first epoch: a failed start never leaves a directory that blocks that `--out`."""
+    with ExitStack() as held:
+        if resume is not None:
+            run = RunDir.open(resume)
+            held.enter_context(run.training_lock())
+            settings = resumed_settings(run)
+        else:
+            settings = new_settings(spec, data, max_images, overrides)
+        net, head, dataset = _prepare(settings, echo)
+        session = Session.build(net, settings, head, dataset)
+        if settings.run is not None:
+            echo(f"run directory: {settings.run.path}")
+            return _fit_and_finish(net, settings.run, settings, head, dataset, session, echo, verbose)
+        run = start_run(net, settings, head, dataset, out)
+        held.enter_context(run.training_lock())
+        echo(f"run directory: {run.path}")
+        try:
+            return _fit_and_finish(net, run, settings, head, dataset, session, echo, verbose)
+        except (Exception, KeyboardInterrupt) as err:
+            if not _started(run, err):
+                shutil.rmtree(run.path, ignore_errors=True)
+            raise
+
+
+def _prepare(settings: Settings, echo: Echo) -> tuple[Network, Head, Dataset]:
+    """The analysis a user sees first, the head, and the data loaded and checked against it."""
     from netdsl.render import summary_table
 
-    settings = resumed_settings(resume) if resume is not None else new_settings(spec, data, max_images, overrides)
     net = resolve(settings.net)
     report = analyze(net)
     echo(summary_table(report))
@@ -149,49 +177,80 @@ def train(
     for note in dataset.notes:
         echo(note)
     echo(f"data: {dataset.name}: {dataset.sizes()}")
-    run = settings.run or start_run(net, settings, head, dataset, out)
-    echo(f"run directory: {run.path}")
-    return _fit_and_finish(net, run, settings, head, dataset, echo, verbose)
+    return net, head, dataset
+
+
+def _started(run: RunDir, err: BaseException) -> bool:
+    """Whether a failed new run is worth keeping: an epoch finished (resumable), it diverged (E507 says
+    so in its metrics), or it was interrupted (the message says how to resume it)."""
+    if isinstance(err, KeyboardInterrupt) or (run.path / "metrics.json").exists():
+        return True
+    try:
+        return int(run.state().get("epoch", 0)) > 0
+    except NetdslError:
+        return True
 
 
 def start_run(net: Network, settings: Settings, head: Head, dataset: Dataset, out: str | Path | None) -> RunDir:
     """A new run directory holding the spec as trained and the resolved configuration."""
     run = RunDir(new_run_dir(net.name, out))
-    write_text(run.path / "spec.net", net.source)
-    write_json(run.path / "state.json", {"epoch": 0, "phase": 1})  # --resume tells a started run from a damaged one
-    write_json(
-        run.path / "config.json",
-        {
-            "name": net.name, "spec": net.file, "spec_id": spec_id(net), "data": settings.data,
-            "max_images": settings.max_images,
-            "training": settings.config.model_dump(), "input_shape": list(net.input_shape or ()),
-            "classes": list(dataset.classes or ()), "head": {"units": head.units, "activation": head.activation},
-            "input_scale": INPUT_SCALE, "preprocessing": preprocessing_name(net),
-            "deterministic": settings.deterministic, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "spec_sha256": spec_hash(net.source),
-        },
-    )  # fmt: skip
+    try:
+        write_text(run.path / "spec.net", net.source)
+        write_json(run.path / "state.json", {"epoch": 0, "phase": 1})  # --resume tells a started run from a damaged one
+        write_json(
+            run.path / "config.json",
+            {
+                "name": net.name, "spec": net.file, "spec_id": spec_id(net), "data": settings.data,
+                "max_images": settings.max_images, "training": settings.config.model_dump(), "input_shape": list(net.input_shape or ()),
+                "classes": list(dataset.classes or ()), "head": {"units": head.units, "activation": head.activation},
+                "input_scale": INPUT_SCALE, "preprocessing": preprocessing_name(net),
+                "deterministic": settings.deterministic, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "spec_sha256": spec_hash(net.source),
+            },
+        )  # fmt: skip
+    except NetdslError:
+        shutil.rmtree(run.path, ignore_errors=True)
+        raise
     return run
 
 
+@dataclass
+class Session:
+    """The model and its input pipelines, built before any run directory exists (a backbone's weights that
+    cannot be fetched, or a model Keras refuses, fail here and leave nothing behind)."""
+
+    model: Any
+    batches: Callable[[Any, Any, bool], Any]
+    train_data: Any
+    valid_data: Any | None
+    steps: int
+
+    @classmethod
+    def build(cls, net: Network, settings: Settings, head: Head, dataset: Dataset) -> Session:
+        config, seed = settings.config, settings.seed
+        backend = active()
+        backend.seed(seed, settings.deterministic)
+        model = build_model(net, check=False)
+        scale = input_scaling(net)
+
+        def batches(x: Any, y: Any, training: bool) -> Any:
+            return pipeline(x, y, config.batch, head, training=training, augment=config.augment, seed=seed,
+                            scale=scale, backend=backend)  # fmt: skip
+
+        has_valid = dataset.x_valid is not None and len(dataset.x_valid)
+        return cls(
+            model, batches, batches(dataset.x_train, dataset.y_train, True),
+            batches(dataset.x_valid, dataset.y_valid, False) if has_valid else None,
+            math.ceil(len(dataset.y_train) / config.batch),
+        )  # fmt: skip
+
+
 def _fit_and_finish(
-    net: Network, run: RunDir, settings: Settings, head: Head, dataset: Dataset, echo: Echo, verbose: int | None
-) -> TrainResult:
-    """Build, fit every phase, then test and write the final weights, metrics and curves."""
-    config, state, seed = settings.config, settings.state, settings.seed
-    backend = active()
-    backend.seed(seed, settings.deterministic)
-    model = build_model(net, check=False)
-    scale = input_scaling(net)
-
-    def batches(x: Any, y: Any, training: bool) -> Any:
-        return pipeline(x, y, config.batch, head, training=training, augment=config.augment, seed=seed,
-                        scale=scale, backend=backend)  # fmt: skip
-
-    train_data = batches(dataset.x_train, dataset.y_train, True)
-    has_valid = dataset.x_valid is not None and len(dataset.x_valid)
-    valid_data = batches(dataset.x_valid, dataset.y_valid, False) if has_valid else None
-    steps = math.ceil(len(dataset.y_train) / config.batch)
+    net: Network, run: RunDir, settings: Settings, head: Head, dataset: Dataset, session: Session, echo: Echo,
+    verbose: int | None,
+) -> TrainResult:  # fmt: skip
+    """Fit every phase, then test and write the final weights, metrics and curves."""
+    config, state, model = settings.config, settings.state, session.model
     resumed_after = int(state.get("epoch", 0))
     rows = run.history()[:resumed_after]
     if settings.run is not None:
@@ -200,7 +259,8 @@ def _fit_and_finish(
         verbose = 1 if bool(getattr(sys.stdout, "isatty", lambda: False)()) else 2
     started = time.perf_counter()
     try:
-        status = fit_phases(model, net, run, rows, config, head, train_data, valid_data, steps, state, verbose)
+        status = fit_phases(model, net, run, rows, config, head, session.train_data, session.valid_data,
+                            session.steps, state, verbose)  # fmt: skip
     except Diverged as err:
         _finish_diverged(run, rows, str(err), net, config)
     except KeyboardInterrupt:
@@ -208,14 +268,14 @@ def _fit_and_finish(
         raise
     seconds = time.perf_counter() - started
     run.save_weights(model, "model.weights.h5")
-    test_loss, test_accuracy = model.evaluate(batches(dataset.x_test, dataset.y_test, False), verbose=0)
+    test_loss, test_accuracy = model.evaluate(session.batches(dataset.x_test, dataset.y_test, False), verbose=0)
     trained = len(dataset.y_train) * (len(rows) - resumed_after)
     metrics = {
         "status": status, "epochs": len(rows), "test_loss": float(test_loss), "test_accuracy": float(test_accuracy),
         "test_images": len(dataset.y_test),
         "best_val_accuracy": max((r["val_accuracy"] for r in rows if "val_accuracy" in r), default=None),
         "train_seconds": round(seconds, 2), "images_per_second": round(trained / seconds, 1) if trained else None,
-        "seed": seed,
+        "seed": settings.seed,
     }  # fmt: skip
     write_json(run.path / "metrics.json", metrics)
     run.plot(rows, f"{net.name} on {dataset.name}")
