@@ -13,25 +13,21 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, DecimalException
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from netdsl.analysis import Report
 from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean
 from netdsl.ir import Budget, Span
-from netdsl.render import human_bytes, human_count
+from netdsl.units import QuantityError, Unit, human_bytes, human_count, quantity
 
-Unit = Literal["count", "bytes", "pixels"]
+if TYPE_CHECKING:  # the measures read a report; budgets are parsed (by lowering) without the analyzer
+    from netdsl.analysis import Report
+
+_BUDGET = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*(\S+)\s*")
 COMPARE: dict[str, Callable[[int, int], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
 }  # fmt: skip
-
-COUNT_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-"""Counts (params, MACs, layers) take SI suffixes, 1000-based: 2M is 2,000,000."""
-BYTE_SUFFIXES = {"B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40}
-"""Memory takes KB, MB, GB, TB, 1024-based like `netdsl check`'s "2.94 MB" and Keras's summary."""
 
 
 def activation_bytes(report: Report) -> int:
@@ -79,41 +75,8 @@ class BudgetResult(BaseModel):
     ok: bool
 
 
-class BudgetError(ValueError):
+class BudgetError(QuantityError):
     """A budget that cannot be understood; lowering and the CLI turn it into E702."""
-
-    def __init__(self, message: str, help: str | None = None) -> None:
-        super().__init__(message)
-        self.help = help
-
-
-_NUMBER = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?([A-Za-z]*)")
-_BUDGET = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*(\S+)\s*")
-
-
-def quantity(text: str, unit: Unit) -> int:
-    """`2M` -> 2000000 (a count), `64MB` -> 67108864 (bytes), `32` -> 32 (pixels take no suffix)."""
-    match = _NUMBER.fullmatch(text.strip())
-    if match is None:
-        raise BudgetError(f"'{text}' is not a number", help="write a number such as 2M, 300M, 32 or 64MB")
-    digits, exponent, suffix = match.groups()
-    table = {"count": COUNT_SUFFIXES, "bytes": BYTE_SUFFIXES, "pixels": {"": 1}}[unit]
-    if unit == "bytes" and not suffix:
-        raise BudgetError(f"memory needs a unit: '{text}' what?", help=f"for example {_EXAMPLE[unit]}")
-    if suffix not in table:
-        kinds = {"count": "a count (K, M, G, T: 1000-based)", "bytes": "memory (B, KB, MB, GB, TB: 1024-based)",
-                 "pixels": "a size in pixels (no suffix)"}  # fmt: skip
-        raise BudgetError(f"'{suffix}' is not a unit of {kinds[unit]}", help=f"for example {_EXAMPLE[unit]}")
-    try:  # Decimal: exact for any digits, and `1e999999999` costs nothing (no float overflow, no huge int)
-        value = Decimal(f"{digits}e{exponent or 0}") * table[suffix]
-    except DecimalException:  # an exponent past the context's range
-        value = Decimal("Infinity")
-    if not value.is_finite() or value >= 2**63:
-        raise BudgetError(f"'{text}' is too large for a budget")
-    return int(value.to_integral_value(ROUND_HALF_EVEN))
-
-
-_EXAMPLE = {"count": "params < 2M", "bytes": "activations < 64MB", "pixels": "rf >= 32"}
 
 
 def make_budget(metric: str, op: str, limit: str, text: str, span: Span | None = None) -> Budget:
@@ -125,7 +88,11 @@ def make_budget(metric: str, op: str, limit: str, text: str, span: Span | None =
         )
     if op not in COMPARE:
         raise BudgetError(f"'{op}' is not a comparison", help="compare with <, <=, >, >= or ==")
-    return Budget(metric=metric, op=op, limit=quantity(limit, METRICS[metric].unit), text=text, span=span)  # type: ignore[arg-type]
+    try:
+        value = quantity(limit, METRICS[metric].unit)
+    except QuantityError as err:
+        raise BudgetError(str(err), help=err.help) from None
+    return Budget(metric=metric, op=op, limit=value, text=text, span=span)  # type: ignore[arg-type]
 
 
 def parse_budget(text: str) -> Budget:

@@ -7,24 +7,9 @@ import html
 from netdsl.analysis import LayerReport, Report
 from netdsl.layers.base import ReceptiveField, fmt_shape
 from netdsl.terminal import printable
+from netdsl.units import human_bytes, human_count
 
-
-def human_bytes(n: int) -> str:
-    """Keras's style: 2.94 MB, 7.03 KB, 0.00 B."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.2f} {unit}"
-        size /= 1024
-    return f"{size:.2f} TB"
-
-
-def human_count(n: int) -> str:
-    """12.3 M, 4.5 G: MACs and parameter counts at a glance."""
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return str(n)
+__all__ = ["html_table", "human_bytes", "human_count", "summary_table"]
 
 
 def _field(layer: LayerReport) -> str:

@@ -9,8 +9,9 @@ import sys
 import pytest
 
 import netdsl
-from netdsl.budgets import BudgetError, activation_bytes, parse_budget, quantity, receptive_field
+from netdsl.budgets import BudgetError, activation_bytes, parse_budget, receptive_field
 from netdsl.cli import main
+from netdsl.units import QuantityError, quantity
 from tests.conftest import ROOT, SPECS
 
 SMALL = "input 8x8x3\nconv 4 k3\ngap\ndense 2\n"
@@ -34,7 +35,7 @@ def test_quantities_take_si_suffixes(text: str, unit: str, value: int) -> None:
      ("1e400", "count", "too large"), ("1e999999999M", "count", "too large"), ("1e19", "count", "too large")],
 )  # fmt: skip
 def test_a_wrong_unit_is_refused(text: str, unit: str, message: str) -> None:
-    with pytest.raises(BudgetError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(QuantityError, match=message.replace("(", r"\(").replace(")", r"\)")):
         quantity(text, unit)  # type: ignore[arg-type]
 
 
