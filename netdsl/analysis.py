@@ -293,6 +293,7 @@ def _trailing_warnings(net: Network) -> Iterable[Diagnostic]:
             seen_final = False
             continue
         post = getattr(layer, "post", ()) or ((getattr(layer, "function", None),) if layer.kind == "activation" else ())
+        post = (getattr(layer, "activation", None), *post)  # `dense 10 activation=softmax`: fused
         if seen_final and layer.kind not in ("dropout",):
             yield Diagnostic(
                 "W401",

@@ -60,6 +60,8 @@ def test_layer_after_the_final_softmax_warns() -> None:
     report = analyze("input 10\ndense 4 softmax\ndense 2")
     assert [w["code"] for w in report.warnings] == ["W401"]
     assert report.warnings[0]["line"] == 3
+    fused = analyze("input 10\ndense 4 activation=softmax\ndense 2")  # the softmax fused into the Dense
+    assert [(w["code"], w["line"]) for w in fused.warnings] == [("W401", 3)]
 
 
 def test_dropout_after_softmax_does_not_warn() -> None:

@@ -208,3 +208,16 @@ def test_too_deep_for_keras_is_a_located_refusal(monkeypatch) -> None:
             "deep.net:1:1: error[E207]: the network has 101 Keras layers; netdsl builds Keras models of at most 100"
             in str(info.value)
         )
+
+
+def test_fused_activations_and_bn_without_scale_reach_the_keras_configs() -> None:
+    """`conv 8 activation=relu` is one Conv2D with its activation (VGG16's form), `dense 10
+    activation=softmax` one Dense (keras.applications' classifiers), `bn scale=0` a BatchNormalization
+    without gamma (InceptionV3's); the layer table checks their counts, this their configs."""
+    net = netdsl.parse("input 8x8x3\nconv 8 activation=relu\nbn scale=0\ngap\ndense 10 activation=softmax")
+    model = netdsl.build_model(net)
+    conv, bn, dense = (model.get_layer(name) for name in ("conv2d", "batch_normalization", "dense"))
+    assert conv.get_config()["activation"] == "relu" and dense.get_config()["activation"] == "softmax"
+    assert bn.get_config()["scale"] is False and [w.name for w in bn.trainable_weights] == ["beta"]
+    assert netdsl.parse("input 8\ndense 10 activation=softmax").layers[-1].output_activation() == "softmax"
+    assert "activation='relu'" in netdsl.emit(net)

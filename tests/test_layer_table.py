@@ -56,6 +56,7 @@ ROWS = [
     Row("input 16x16x8; conv 8 bn momentum=0.9 epsilon=1e-5 leaky_relu alpha=0.1", lambda L: [L.Conv2D(8, 3, padding="same"), L.BatchNormalization(momentum=0.9, epsilon=1e-5), L.LeakyReLU(negative_slope=0.1)], 16 * 16 * 8 * 9 * 8, ((3, 3), (1, 1))),
     Row("input 100x16; conv 32 k5 valid relu", lambda L: [L.Conv1D(32, 5), L.Activation("relu")], 96 * 32 * 5 * 16, ((5,), (1,))),
     Row("input 100x16; conv 8 k3 d4", lambda L: [L.Conv1D(8, 3, padding="same", dilation_rate=4)], 100 * 8 * 3 * 16, ((9,), (1,))),
+    Row("input 16x16x3; conv 8 k3 activation=relu", lambda L: [L.Conv2D(8, 3, padding="same", activation="relu")], 16 * 16 * 8 * 27, ((3, 3), (1, 1))),
     Row("input 8x8x8x2; conv 4 k3 s2", lambda L: [L.Conv3D(4, 3, strides=2, padding="same")], 4 * 4 * 4 * 4 * 27 * 2, ((3, 3, 3), (2, 2, 2))),
     Row("input 9x9x4; res 4 k3", lambda L, x: L.Add()([x, L.BatchNormalization()(L.Activation("relu")(L.Conv2D(4, 3, padding="same", use_bias=False, kernel_regularizer="l2")(x)))]), 9 * 9 * 4 * 9 * 4, ((3, 3), (1, 1))),
     Row("input 16x16x8; dwconv k3 s2 bn relu6", lambda L: [L.DepthwiseConv2D(3, strides=2, padding="same"), L.BatchNormalization(), L.ReLU(6.0)], 8 * 8 * 8 * 9, ((3, 3), (2, 2))),
@@ -82,10 +83,12 @@ ROWS = [
     Row("input 4x4x4x2; gap", lambda L: [L.GlobalAveragePooling3D()], 0, None),
     # dense, flatten, dropout, bn
     Row("input 20; dense 10 softmax", lambda L: [L.Dense(10), L.Activation("softmax")], 200, None),
+    Row("input 20; dense 10 activation=softmax", lambda L: [L.Dense(10, activation="softmax")], 200, None),
     Row("input 6x20; dense 10 nobias", lambda L: [L.Dense(10, use_bias=False)], 6 * 20 * 10, ((1,), (1,))),
     Row("input 3x4x5; flatten", lambda L: [L.Flatten()], 0, None),
     Row("input 20; dropout .25", lambda L: [L.Dropout(0.25)], 0, None),
     Row("input 8x8x3; bn momentum=0.9", lambda L: [L.BatchNormalization(momentum=0.9)], 0, ((1, 1), (1, 1))),
+    Row("input 8x8x3; bn scale=0 epsilon=1.001e-5", lambda L: [L.BatchNormalization(epsilon=1.001e-5, scale=False)], 0, ((1, 1), (1, 1))),
     # activations
     Row("input 20; relu", lambda L: [L.Activation("relu")], 0, None),
     Row("input 20; hard_swish", lambda L: [L.Activation("hard_swish")], 0, None),

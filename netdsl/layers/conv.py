@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from netdsl.ir import Layer
-from netdsl.layers.activation import POST_WORDS, PostStep, apply_post, final_activation
+from netdsl.layers.activation import POST_WORDS, ActivationName, PostStep, apply_post, final_activation
 from netdsl.layers.base import (
     AxisSizes,
     Graph,
@@ -58,6 +58,7 @@ class ConvOp(RankedOp, Regularized):
     dilation: Sizes = (1, 1)
     groups: int = 1
     rank: int = 2
+    activation: str | None = None  # fused into the layer (Keras's `activation=`), not a layer of its own
     keras_template: ClassVar[str] = "Conv{}D"
     prefix_template: ClassVar[str] = "conv{}d"
 
@@ -99,6 +100,8 @@ class ConvOp(RankedOp, Regularized):
             args["groups"] = self.groups
         if not self.use_bias:
             args["use_bias"] = False
+        if self.activation:
+            args["activation"] = self.activation
         return args
 
 
@@ -133,15 +136,17 @@ class WindowLayer(Layer):
 
 
 class Conv(WindowLayer):
-    """`conv F [kK] [sS] [dD] [groups=G] [same|valid] [nobias] [l2=X] [activation|bn ...]`: Conv1D on a
-    sequence (length, channels), Conv2D on an image, Conv3D on a volume; then the activations and batch
-    norms written after it, in that order (`relu bn` is the seed's ConvLayer order; `bn relu` the modern
-    one). Padding defaults to `same`."""
+    """`conv F [kK] [sS] [dD] [groups=G] [same|valid] [nobias] [l2=X] [activation=A] [activation|bn ...]`:
+    Conv1D on a sequence (length, channels), Conv2D on an image, Conv3D on a volume; then the activations
+    and batch norms written after it, in that order (`relu bn` is the seed's ConvLayer order; `bn relu` the
+    modern one). `activation=relu` is fused into the conv (Keras's `Conv2D(activation='relu')`, as VGG16
+    writes it: no layer of its own). Padding defaults to `same`."""
 
     kind: Literal["conv"] = "conv"
     filters: PositiveInt
     groups: PositiveInt = 1
     l2: float = Field(0.0, ge=0)
+    activation: ActivationName | None = None
 
     syntax: ClassVar[Syntax] = Syntax(
         positional=("filters",), **WINDOW_SYNTAX, example="conv 20 k3 s2 nobias l2=1e-6 relu bn"
@@ -150,11 +155,12 @@ class Conv(WindowLayer):
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
         rank, kernel, strides, dilation = self.window(x, graph)
-        op = ConvOp(self.filters, kernel, strides, self.padding, self.bias, self.l2, dilation, self.groups, rank)
+        op = ConvOp(self.filters, kernel, strides, self.padding, self.bias, self.l2, dilation, self.groups, rank,
+                    self.activation)  # fmt: skip
         return apply_post(graph, graph.call(op, x), self.post)
 
     def output_activation(self) -> str | None:
-        return final_activation(self.post)
+        return final_activation(self.post) or self.activation
 
 
 class Res(Layer):

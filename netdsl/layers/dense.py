@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from netdsl.ir import Layer
-from netdsl.layers.activation import POST_WORDS, PostStep, apply_post, final_activation
+from netdsl.layers.activation import POST_WORDS, ActivationName, PostStep, apply_post, final_activation
 from netdsl.layers.base import (
     Graph,
     Op,
@@ -29,6 +29,7 @@ class DenseOp(Regularized):
     units: int
     use_bias: bool = True
     l2: float = 0.0
+    activation: str | None = None  # fused into the layer (Keras's `activation=`), not a layer of its own
     keras_class: ClassVar[str] = "Dense"
     prefix: ClassVar[str] = "dense"
 
@@ -59,16 +60,23 @@ class DenseOp(Regularized):
         return []
 
     def keras_args(self) -> dict[str, Any]:
-        return {"units": self.units} if self.use_bias else {"units": self.units, "use_bias": False}
+        args: dict[str, Any] = {"units": self.units}
+        if not self.use_bias:
+            args["use_bias"] = False
+        if self.activation:
+            args["activation"] = self.activation
+        return args
 
 
 class Dense(Layer):
-    """`dense N [nobias] [l2=X] [activation|bn ...]`: Keras Dense, then the activations written."""
+    """`dense N [nobias] [l2=X] [activation=A] [activation|bn ...]`: Keras Dense, then the activations
+    written; `activation=softmax` is fused into the Dense, as keras.applications' classifiers write it."""
 
     kind: Literal["dense"] = "dense"
     units: PositiveInt
     bias: bool = True
     l2: float = Field(0.0, ge=0)
+    activation: ActivationName | None = None
     post: tuple[PostStep, ...] = ()
 
     syntax: ClassVar[Syntax] = Syntax(
@@ -82,10 +90,11 @@ class Dense(Layer):
     is_head_candidate: ClassVar[bool] = True
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
-        return apply_post(graph, graph.call(DenseOp(self.units, self.bias, self.l2), x), self.post)
+        op = DenseOp(self.units, self.bias, self.l2, self.activation)
+        return apply_post(graph, graph.call(op, x), self.post)
 
     def output_activation(self) -> str | None:
-        return final_activation(self.post)
+        return final_activation(self.post) or self.activation
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from netdsl.layers.base import (
 class BatchNormOp(Op):
     momentum: float = 0.99
     epsilon: float = 0.001
+    scale: bool = True  # False: no gamma (InceptionV3's conv2d_bn), 3*C parameters
     keras_class: ClassVar[str] = "BatchNormalization"
     prefix: ClassVar[str] = "batch_normalization"
 
@@ -40,7 +41,7 @@ class BatchNormOp(Op):
         # 4*C parameters: gamma and beta are learnt, the moving statistics are not.
         channels = (inputs[0][-1],)
         return [
-            Weight("gamma", channels),
+            *([Weight("gamma", channels)] if self.scale else []),
             Weight("beta", channels),
             Weight("moving_mean", channels, trainable=False),
             Weight("moving_variance", channels, trainable=False),
@@ -53,21 +54,25 @@ class BatchNormOp(Op):
             args["momentum"] = self.momentum
         if self.epsilon != defaults.epsilon:
             args["epsilon"] = self.epsilon
+        if not self.scale:
+            args["scale"] = False
         return args
 
 
 class BatchNorm(Layer):
-    """`bn [momentum=0.99] [epsilon=0.001]`: Keras BatchNormalization over the last axis."""
+    """`bn [momentum=0.99] [epsilon=0.001] [scale=0]`: Keras BatchNormalization over the last axis; `scale=0`
+    drops the learnt scale gamma (Keras's `scale=False`, as InceptionV3 has it before a ReLU)."""
 
     kind: Literal["bn"] = "bn"
     momentum: float = Field(0.99, ge=0, lt=1)
     epsilon: float = Field(0.001, gt=0)
+    scale: bool = True
 
     syntax: ClassVar[Syntax] = Syntax(aliases={"eps": "epsilon"}, example="bn momentum=0.9")
     summary: ClassVar[str] = "batch normalization (4*C parameters, 2*C of them non-trainable)"
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
-        return graph.call(BatchNormOp(self.momentum, self.epsilon), x)
+        return graph.call(BatchNormOp(self.momentum, self.epsilon, self.scale), x)
 
 
 @dataclass(frozen=True)
