@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import gc
 import io
 import itertools
 import json
 import os
+import re
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,17 +70,36 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except OSError as err:
+        _release(temporary)
         raise write_error(path, err) from None
     finally:
         temporary.unlink(missing_ok=True)
 
 
+def _release(temporary: Path) -> None:
+    """After a failed write: free the temporary file's blocks, then close any HDF5 file h5py still holds on
+    it. Left open, h5py retries the flush when the object is collected (a traceback per object) and HDF5
+    crashes at exit (a full disk once ended in 27 tracebacks and a segmentation fault)."""
+    try:
+        os.truncate(temporary, 0)  # room for HDF5's closing writes, which then succeed
+    except OSError:
+        pass
+    h5py = sys.modules.get("h5py")
+    if h5py is None:
+        return
+    for handle in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        try:
+            if Path(os.fsdecode(handle.name)) == temporary:
+                handle.close()
+        except (OSError, RuntimeError, ValueError):
+            pass
+    gc.collect()  # the failed writer's objects close now, while there is room, not at exit
+
+
 def write_error(path: Path, err: OSError) -> NetdslError:
-    """E512: a run file could not be written (Keras and h5py report a full disk in several ways)."""
-    cause = err
-    while cause.__cause__ is not None or cause.__context__ is not None:  # h5py wraps the OS's error
-        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
-    why = reason(cause) if isinstance(cause, OSError) else reason(err)
+    """E512: a run file could not be written (HDF5 reports a full disk as a long message with an errno)."""
+    number = err.errno or next((int(n) for n in re.findall(r"errno = (\d+)", str(err))), None)
+    why = os.strerror(number) if number else reason(err).split(" (")[0]
     return NetdslError(
         [Diagnostic("E512", f"cannot write {path}: {why}", None,
                     help="free some space (or choose another --out); the files written before are whole, and "

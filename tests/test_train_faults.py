@@ -150,3 +150,42 @@ def test_evaluate_follows_a_checkpoint_replaced_while_it_reads(unfinished: Path,
     monkeypatch.setattr(RunDir, "weights_path", weights_path)
     result = netdsl.evaluate(unfinished)
     assert result["images"] > 0 and calls == ["checkpoint-2.weights.h5", "checkpoint-3.weights.h5"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 420 KB tmpfs: room for one checkpoint of FULL's model, not for a second one beside it."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=420k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("needs permission to mount a tmpfs (root in a container does)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+FULL = "input 16x16x3\nconv 32 k3 relu\nconv 64 k3 relu\ngmp\ndense 2 softmax\ntrain adam batch=16 epochs=3 seed=1\n"
+
+
+def test_a_really_full_disk_in_a_real_process(small_disk: Path, tmp_path: Path) -> None:
+    """The second checkpoint does not fit: one E512, exit 1 (it was 27 tracebacks and a segfault, exit
+    139, when h5py's half-written file was left open), and the run stays resumable at epoch 1."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    spec = tmp_path / "full.net"
+    spec.write_text(FULL)
+    run = small_disk / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "netdsl.cli", "train", "-q", str(spec), "--data", DATA, "--out", str(run)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert f"error[E512]: cannot write {run}/checkpoint-2.weights.h5: No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert not list(run.glob(".tmp-*"))
+    assert json.loads((run / "state.json").read_text())["checkpoint"] == "checkpoint-1.weights.h5"

@@ -9,7 +9,6 @@ TensorFlow is even imported.
 from __future__ import annotations
 
 import math
-import os
 import secrets
 import shutil
 import sys
@@ -25,7 +24,7 @@ from netdsl.data.adapt import adapt
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Network, TrainConfig
 from netdsl.runfiles import spec_hash
-from netdsl.runs import TAMPERED, RunDir, new_run_dir, run_error, write_json, write_text
+from netdsl.runs import TAMPERED, RunDir, atomic_write, new_run_dir, run_error, write_json, write_text
 from netdsl.spec import SpecLike, as_network
 from netdsl.specid import spec_id
 from netdsl.trainer.backends import active
@@ -291,8 +290,7 @@ def _finish_diverged(run: RunDir, rows: list[dict[str, Any]], what: str, net: Ne
     checkpoint = run.state().get("checkpoint")
     kept = "no epoch had finished, so there are no weights to keep"
     if checkpoint:
-        shutil.copyfile(run.path / checkpoint, run.path / ".tmp-model.weights.h5")
-        os.replace(run.path / ".tmp-model.weights.h5", run.path / "model.weights.h5")
+        atomic_write(run.path / "model.weights.h5", lambda temporary: shutil.copyfile(run.path / checkpoint, temporary))
         kept = f"the weights of epoch {len(rows)} are kept in {run.path / 'model.weights.h5'}"
     write_json(run.path / "metrics.json", {"status": "diverged", "epochs": len(rows), "error": what})
     if rows:
