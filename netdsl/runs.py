@@ -16,7 +16,6 @@ import csv
 import fcntl
 import gc
 import io
-import itertools
 import json
 import os
 import re
@@ -36,7 +35,6 @@ from netdsl.runfiles import HistoryRow, RunConfig, RunMetrics, RunState, check_e
 from netdsl.safeio import check_regular, open_regular, read_bytes, read_text, reason
 from netdsl.spec import parse
 from netdsl.syntax import MAX_SOURCE_BYTES
-from netdsl.terminal import printable
 
 LOCK_NAME = ".lock"
 HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -371,29 +369,3 @@ class RunDir:
         write_json(self.path / "state.json", {**state, "checkpoint": name})
         if previous and previous != name:
             (self.path / previous).unlink(missing_ok=True)
-
-    def plot(self, rows: list[dict[str, Any]], title: str) -> None:
-        """curves.png: loss and accuracy per epoch, train vs validation, phases marked."""
-        import matplotlib
-
-        matplotlib.use("Agg")  # no display needed; must precede pyplot's import
-        import matplotlib.pyplot as plt
-
-        figure, axes = plt.subplots(1, 2, figsize=(10, 4))
-        epochs = [r["epoch"] for r in rows]
-        for axis, metric in zip(axes, ("loss", "accuracy")):
-            for key, label, style in ((metric, "train", "-o"), (f"val_{metric}", "validation", "-s")):
-                points = [(e, r[key]) for e, r in zip(epochs, rows) if key in r]
-                if points:
-                    axis.plot(*zip(*points), style, label=label, markersize=3)
-            for before, row in itertools.pairwise(rows):
-                if row.get("phase", 1) != before.get("phase", 1):
-                    axis.axvline(before["epoch"] + 0.5, color="grey", linestyle="--", linewidth=1)
-            axis.set_xlabel("epoch")
-            axis.set_title(metric)
-            axis.grid(alpha=0.3)
-            axis.legend()
-        figure.suptitle(printable(title, newlines=False))  # names from folders: no control characters
-        figure.tight_layout()
-        atomic_write(self.path / "curves.png", lambda temporary: figure.savefig(temporary, format="png", dpi=100))
-        plt.close(figure)

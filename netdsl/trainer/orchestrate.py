@@ -30,6 +30,7 @@ from netdsl.specid import spec_id
 from netdsl.trainer.backends import active
 from netdsl.trainer.callbacks import Diverged
 from netdsl.trainer.config import resolve_config
+from netdsl.trainer.curves import plot_curves
 from netdsl.trainer.fit import fit_phases
 from netdsl.trainer.head import Head, find_head, match_head
 from netdsl.trainer.pipeline import INPUT_SCALE, input_scaling, pipeline, preprocessing_name
@@ -277,7 +278,7 @@ def _fit_and_finish(
         "seed": settings.seed,
     }  # fmt: skip
     write_json(run.path / "metrics.json", metrics)
-    run.plot(rows, f"{net.name} on {dataset.name}")
+    plot_curves(run, rows, f"{net.name} on {dataset.name}")
     if status == "early_stopping":
         echo(f"stopped early after epoch {len(rows)} (no improvement for {config.patience}); best weights kept")
     echo(f"test accuracy: {test_accuracy:.4f} (loss {test_loss:.4f}, {len(dataset.y_test):,} images)")
@@ -294,7 +295,7 @@ def _finish_diverged(run: RunDir, rows: list[dict[str, Any]], what: str, net: Ne
         kept = f"the weights of epoch {len(rows)} are kept in {run.path / 'model.weights.h5'}"
     write_json(run.path / "metrics.json", {"status": "diverged", "epochs": len(rows), "error": what})
     if rows:
-        run.plot(rows, f"{net.name} (diverged)")
+        plot_curves(run, rows, f"{net.name} (diverged)")
     raise NetdslError(
         [
             Diagnostic(
