@@ -137,6 +137,7 @@ class ShapeGraph(GraphBase[Node]):
         self.statement: int | None = None  # index of the top-level layer being applied
         self.bound: dict[str, Span | None] = {}  # name -> where it was given
         self.looked_up: set[str] = set()
+        self.hidden: set[str] = set()  # rows of Keras operations that are not layers (`x + 3.0`)
 
     def input(self, shape: Shape, span: Span | None, name: str | None = None) -> Node:
         if math.prod(shape) > MAX_ELEMENTS:
@@ -205,12 +206,15 @@ class ShapeGraph(GraphBase[Node]):
             tuple(f"{f.name}@{f.span.line}:{f.span.column}" for f in self.frames if f.span is not None),
         )  # fmt: skip
         self.rows.append(row)
+        if not op.is_layer:
+            self.hidden.add(name)
         return Node(shape, field, name)
 
     def ordered(self, outputs: list[Node]) -> tuple[list[LayerReport], list[LayerReport]]:
         """The rows in the order of Keras's `model.layers`, and the rows that reach no output."""
         order, reached = keras_order(self.rows, [node.name for node in outputs])
-        return [self.rows[i] for i in order], [row for i, row in enumerate(self.rows) if i not in reached]
+        rows = [self.rows[i] for i in order if self.rows[i].name not in self.hidden]
+        return rows, [row for i, row in enumerate(self.rows) if i not in reached and row.name not in self.hidden]
 
     def freeze(self, rows: list[LayerReport]) -> list[LayerReport]:
         """Apply `trainable(index, name)` to rows in Keras's order: frozen layers train nothing."""

@@ -46,6 +46,16 @@ def lstm(units: int, features: int, gates: int = 4) -> int:
     return gates * units * (features + units)
 
 
+def hard_sigmoid_gate(L: Any, x: Any) -> Any:
+    """keras.applications' MobileNetV3 squeeze-excite gate (its hard sigmoid is Keras arithmetic around a
+    ReLU(6) layer, so `model.layers` lists the ReLU only), then a residual add, whose name the ops' count."""
+    gate = L.Conv2D(4, 1, padding="same")(L.GlobalAveragePooling2D(keepdims=True)(x))
+    gate = L.ReLU(6.0)(gate + 3.0) * (1.0 / 6.0)
+    y = L.Multiply()([x, gate])
+    branch = L.Conv2D(4, 1, padding="same")(y)
+    return L.Add()([y, branch])
+
+
 # fmt: off
 ROWS = [
     # convolutions
@@ -86,6 +96,7 @@ ROWS = [
     Row("input 20; dense 10 activation=softmax", lambda L: [L.Dense(10, activation="softmax")], 200, None),
     Row("input 6x20; dense 10 nobias", lambda L: [L.Dense(10, use_bias=False)], 6 * 20 * 10, ((1,), (1,))),
     Row("input 3x4x5; flatten", lambda L: [L.Flatten()], 0, None),
+    Row("input 8x8x4; conv 2 k1 activation=swish", lambda L: [L.Conv2D(2, 1, padding="same", activation="swish")], 8 * 8 * 2 * 4, ((1, 1), (1, 1))),
     Row("input 20; dropout .25", lambda L: [L.Dropout(0.25)], 0, None),
     Row("input 8x8x3; bn momentum=0.9", lambda L: [L.BatchNormalization(momentum=0.9)], 0, ((1, 1), (1, 1))),
     Row("input 8x8x3; bn scale=0 epsilon=1.001e-5", lambda L: [L.BatchNormalization(epsilon=1.001e-5, scale=False)], 0, ((1, 1), (1, 1))),
@@ -93,6 +104,8 @@ ROWS = [
     Row("input 20; relu", lambda L: [L.Activation("relu")], 0, None),
     Row("input 20; hard_swish", lambda L: [L.Activation("hard_swish")], 0, None),
     Row("input 20; relu6", lambda L: [L.ReLU(6.0)], 0, None),
+    Row("input 20; relu class=ReLU", lambda L: [L.ReLU()], 0, None),
+    Row("input 8x8x4; mul [ gap keepdims; conv 4 k1 relu6 offset=3 scale=1/6 ]; add [ conv 4 k1 ]", hard_sigmoid_gate, 8 * 8 * 4 * 4, ((1, 1), (1, 1))),
     Row("input 20; leaky_relu", lambda L: [L.Activation("leaky_relu")], 0, None),
     Row("input 20; leaky_relu alpha=0.1", lambda L: [L.LeakyReLU(negative_slope=0.1)], 0, None),
     Row("input 20; elu alpha=0.5", lambda L: [L.ELU(alpha=0.5)], 0, None),

@@ -77,11 +77,47 @@ class ELUOp(ElementWise):
         return {"alpha": self.alpha}
 
 
-def activation_op(function: str, alpha: float | None = None) -> Op:
+@dataclass(frozen=True)
+class ArithmeticOp(ElementWise):
+    """`x + value` or `x * value` on a Keras tensor: a Keras operation but not a Layer, so `model.layers`
+    does not list it, yet it takes a name ('add', 'multiply') from the counter layers are named by.
+    keras.applications' MobileNetV3 writes its hard sigmoid so: `ReLU(6.0)(x + 3.0) * (1.0 / 6.0)`."""
+
+    operator: Literal["+", "*"]
+    value: float
+    keras_class: ClassVar[str] = "Operation"
+    is_layer: ClassVar[bool] = False
+
+    @property
+    def prefix(self) -> str:  # type: ignore[override]
+        return "add" if self.operator == "+" else "multiply"
+
+    def to_keras(self, keras: Any, name: str) -> Any:
+        """The arithmetic, then the operation renamed to `name` (as a fresh session names it), so that its
+        automatic name, drawn from Keras's counter, can never clash with a layer netdsl named."""
+        value = float(self.value)
+
+        def apply(x: Any) -> Any:
+            out = x + value if self.operator == "+" else x * value
+            history = getattr(out, "_keras_history", None)  # (operation, node index, tensor index)
+            if history is not None:
+                history[0].name = name
+            return out
+
+        return apply
+
+    def to_source(self, name: str | None = None) -> str:
+        return f"(lambda t: t {self.operator} {float(self.value)!r})"
+
+
+def activation_op(function: str, alpha: float | None = None, layer_class: str | None = None) -> Op:
     """The Keras layer for an activation word: `relu6` is ReLU(max_value=6) as keras.applications writes
-    it; `leaky_relu`/`elu` with an alpha are the LeakyReLU/ELU layers; the rest are Activation(name)."""
+    it, and `relu class=ReLU` is ReLU(); `leaky_relu`/`elu` with an alpha are the LeakyReLU/ELU layers;
+    the rest are Activation(name)."""
     if function == "relu6":
         return ReLUOp(max_value=6.0)
+    if layer_class == "ReLU":
+        return ReLUOp()
     if alpha is not None:
         return LeakyReLUOp(alpha) if function == "leaky_relu" else ELUOp(alpha)
     return ActivationOp(function)
@@ -89,14 +125,21 @@ def activation_op(function: str, alpha: float | None = None) -> Op:
 
 class Activation(Layer):
     """An activation as its own layer: `relu`, `softmax`, ... (Keras `Activation`); `relu6` (ReLU(6));
-    `leaky_relu alpha=.1` (LeakyReLU) and `elu alpha=.5` (ELU)."""
+    `relu class=ReLU` (Keras's ReLU layer, the same function); `leaky_relu alpha=.1` (LeakyReLU) and
+    `elu alpha=.5` (ELU). `offset=` and `scale=` compute f(x + offset) * scale with Keras operations
+    that are not layers: `relu6 offset=3 scale=1/6` is MobileNetV3's hard sigmoid, one ReLU row."""
 
     kind: Literal["activation"] = "activation"
     function: ActivationName
     alpha: float | None = None
+    layer_class: Literal["ReLU"] | None = None
+    offset: float = 0.0
+    scale: float = 1.0
 
     words: ClassVar[tuple[str, ...]] = ACTIVATIONS
-    syntax: ClassVar[Syntax] = Syntax(aliases={"negative_slope": "alpha"}, example="leaky_relu alpha=0.1")
+    syntax: ClassVar[Syntax] = Syntax(
+        aliases={"negative_slope": "alpha", "class": "layer_class"}, example="leaky_relu alpha=0.1"
+    )
     summary: ClassVar[str] = "an activation as a layer: relu, relu6, softmax, hard_swish, leaky_relu alpha=.1, ..."
 
     @field_validator("alpha")
@@ -109,8 +152,18 @@ class Activation(Layer):
             raise ValueError("must be at least 0 (Keras's LeakyReLU refuses a negative slope)")
         return value
 
+    @field_validator("layer_class")
+    @classmethod
+    def _class_is_relus(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("function") != "relu":
+            raise ValueError(f"applies to relu only, not to {info.data.get('function')}")
+        return value
+
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
-        return graph.call(activation_op(self.function, self.alpha), x)
+        if self.offset:
+            x = graph.call(ArithmeticOp("+", self.offset), x)
+        x = graph.call(activation_op(self.function, self.alpha, self.layer_class), x)
+        return graph.call(ArithmeticOp("*", self.scale), x) if self.scale != 1 else x
 
     def output_activation(self) -> str | None:
         return self.function

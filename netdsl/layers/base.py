@@ -221,6 +221,7 @@ class Op:
     keras_class: ClassVar[str] = ""  # "Conv2D"
     prefix: ClassVar[str] = ""  # "conv2d": Keras's automatic name for the class
     inner_prefixes: ClassVar[tuple[str, ...]] = ()  # names taken by layers it wraps: Bidirectional(LSTM) -> lstm
+    is_layer: ClassVar[bool] = True  # False: a Keras operation (`x + 3.0`), absent from `model.layers`
 
     def output_shape(self, *inputs: Shape) -> Shape:
         """The output shape for these input shapes, or ShapeError."""
