@@ -13,12 +13,12 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean
-from netdsl.ir import Budget, Span
+from netdsl.ir import Budget, Command, Span
 from netdsl.units import QuantityError, Unit, human_bytes, human_count, quantity
 
 if TYPE_CHECKING:  # the measures read a report; budgets are parsed (by lowering) without the analyzer
@@ -76,7 +76,12 @@ class BudgetResult(BaseModel):
 
 
 class BudgetError(QuantityError):
-    """A budget that cannot be understood; lowering and the CLI turn it into E702."""
+    """A budget that cannot be understood; lowering and the CLI turn it into E702. `part` is the one at
+    fault (metric, op or limit), so an `assert` line's error points at it."""
+
+    def __init__(self, message: str, help: str | None = None, part: str = "limit") -> None:
+        super().__init__(message, help)
+        self.part = part
 
 
 def make_budget(metric: str, op: str, limit: str, text: str, span: Span | None = None) -> Budget:
@@ -85,14 +90,33 @@ def make_budget(metric: str, op: str, limit: str, text: str, span: Span | None =
         raise BudgetError(
             f"unknown budget '{metric}'",
             help=did_you_mean(metric, METRICS) or "budgets: " + ", ".join(METRICS),
+            part="metric",
         )
     if op not in COMPARE:
-        raise BudgetError(f"'{op}' is not a comparison", help="compare with <, <=, >, >= or ==")
+        raise BudgetError(f"'{op}' is not a comparison", help="compare with <, <=, >, >= or ==", part="op")
     try:
         value = quantity(limit, METRICS[metric].unit)
     except QuantityError as err:
         raise BudgetError(str(err), help=err.help) from None
     return Budget(metric=metric, op=op, limit=value, text=text, span=span)  # type: ignore[arg-type]
+
+
+class BudgetStatements:
+    """`assert METRIC OP LIMIT` in a spec, for lowering: mixed into its `_Lowering` (which reports
+    through `error` and registers `budget` as the `assert` directive's method)."""
+
+    budgets: list[Budget]
+
+    def error(self, code: str, message: str, span: Span | None, help: str | None = None) -> None: ...
+
+    def budget(self, cmd: Command, env: dict[str, Any]) -> None:
+        metric, op, limit = cmd.args  # the grammar's `assertion` rule makes exactly these three
+        text = f"{metric.value} {op.value} {limit.value}"
+        try:
+            self.budgets.append(make_budget(metric.value, op.value, limit.value, text, cmd.end))
+        except BudgetError as err:
+            where = {"metric": metric, "op": op}.get(err.part, limit).span
+            self.error("E702", f"assert: {err}", where, help=err.help)
 
 
 def parse_budget(text: str) -> Budget:

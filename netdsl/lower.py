@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from netdsl.budgets import BudgetStatements
 from netdsl.diagnostics import Diagnostic, NetdslError, Source, did_you_mean
 from netdsl.ir import (
     OPTIMIZERS,
@@ -21,6 +22,7 @@ from netdsl.ir import (
     WORDS,
     Argument,
     Augment,
+    Budget,
     Command,
     Define,
     Expr,
@@ -105,13 +107,14 @@ for _directive in (
     Directive("augment", "directive", AUGMENT_SYNTAX.example, "training-time augmentation"),
     Directive("phase", "phase", PHASE_SYNTAX.example, "one training phase (docs/transfer.md)"),
     Directive("output", "output", "output logits boxes", "the named tensors the model returns"),
+    Directive("assert", "budget", "assert params < 2M", "a budget that check and train hold the network to"),
 ):
     register_directive(_directive)
 
 _PREFIXED = re.compile(r"([a-z]+)([0-9]+(?:x[0-9]+)*)")
 
 
-class _Lowering(GraphStatements):
+class _Lowering(GraphStatements, BudgetStatements):
     def __init__(self, source: Source) -> None:
         self.source = source
         self.diagnostics: list[Diagnostic] = []
@@ -127,6 +130,7 @@ class _Lowering(GraphStatements):
         self.input_name: str | None = None
         self.extra_inputs: list = []
         self.outputs: tuple[str, ...] = ()
+        self.budgets: list[Budget] = []
         self.train: dict[str, Any] = {}
         self.augment: dict[str, Any] = {}
         self.phases: list[PhaseConfig] = []
@@ -624,6 +628,7 @@ def lower(statements: Sequence[Statement], source: Source, name: str = "model") 
         input_name=work.input_name,
         extra_inputs=tuple(work.extra_inputs),
         outputs=work.outputs,
+        budgets=tuple(work.budgets),
         layers=layers,
         training=training,
         name=name,

@@ -42,6 +42,7 @@ TERMINAL_WORDS = {
     "NUMBER": "a number",
     "NAME": "a word",
     "SHAPE": "a shape such as 32x32x3",
+    "LIMIT": "a number such as 2M, 300M, 32 or 64MB",
     "STRING": 'a quoted string ("...")',
     "_NL": "a new line",
     "$END": "the end of the file",
@@ -135,6 +136,19 @@ class ToSurface(Transformer_NonRecursive):
             (var, var_span), *more = names
             return Repeat(body, span, count, var, var_span, values, tuple(more))
         return Repeat(body, span, count)
+
+    @v_args(meta=True)
+    def assertion(self, meta: object, children: list) -> Command:
+        """`assert params < 2M` -> the directive `assert` with three words: measure, comparison, limit."""
+        metric, comparison, limit = children
+        start = _span(meta)
+        word = start.model_copy(update={"end_line": start.line, "end_column": start.column + len("assert")})
+        args = (Argument(str(metric), _span(metric)), comparison, Argument(str(limit), _span(limit), quoted=True))
+        return Command("assert", args, word, start)
+
+    def comparison(self, children: list) -> Argument:
+        (token,) = children
+        return Argument(str(token), _span(token), quoted=True)
 
     def define(self, children: list) -> Define:
         name, *params, body = children
@@ -230,10 +244,14 @@ def expected_words(terminals: set[str] | frozenset[str]) -> str:
     return names[0] if names else "something else"
 
 
+_NUMBER = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
     line, column = max(err.line, 1), max(err.column, 1)
     help_text = None
-    if isinstance(err, UnexpectedCharacters):
+    run_together = isinstance(err, UnexpectedToken) and err.token.type == "LIMIT" and not _NUMBER.fullmatch(err.token)
+    if isinstance(err, UnexpectedCharacters) or run_together:  # `3k` outside `assert` lexes as a budget's limit
         text = source.line(line)
         char = text[column - 1 : column] or "?"
         shown = f"'{char}'" if char.isprintable() else f"U+{ord(char):04X}"  # NUL, ESC, ... named, not printed

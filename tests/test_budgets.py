@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -142,3 +143,84 @@ def test_the_readme_example_is_what_netdsl_prints(runner, monkeypatch) -> None:
     result = runner.invoke(main, ["check", "specs/resnet.net", "--assert", "params < 500K", "--assert", "rf >= 32"])
     assert result.exit_code == 1
     assert "\n".join(result.stdout.splitlines()[-3:]) + "\n" + result.stderr == shown
+
+
+BUDGETED = """input 32x32x3
+assert params < 10K
+assert rf >= 32
+repeat [conv w k3 s2 relu] for w in 16, 32
+gap
+dense 10 softmax
+assert macs <= 300M
+"""
+
+
+def test_assert_lines_in_a_spec(runner, write_spec) -> None:
+    spec = write_spec(BUDGETED)
+    result = runner.invoke(main, ["check", str(spec)])
+    assert result.exit_code == 1
+    assert (
+        f"{spec}:3:1: error[E701]: budget not met: rf >= 32, but rf is 7 pixels\n3 | assert rf >= 32\n" in result.stderr
+    )
+    assert result.stderr.count("error[E701]") == 1
+    assert " Budgets: params < 10K: 5,418 (5.4 K) ok; rf >= 32: 7 pixels FAILED; macs <= 300M: " in result.stdout
+    net = netdsl.parse(BUDGETED)
+    assert [(b.metric, b.op, b.limit, b.span.line) for b in net.budgets] == [  # type: ignore[union-attr]
+        ("params", "<", 10_000, 2), ("rf", ">=", 32, 3), ("macs", "<=", 300_000_000, 7),
+    ]  # fmt: skip
+    # the spec's budgets and the command line's are measured together
+    both = runner.invoke(main, ["check", "--json", str(spec), "--assert", "layers < 100"])
+    assert [b["budget"] for b in json.loads(both.stdout)["budgets"]] == [
+        "params < 10K",
+        "rf >= 32",
+        "macs <= 300M",
+        "layers < 100",
+    ]
+
+
+def test_budgets_are_not_part_of_the_architecture() -> None:
+    assert netdsl.spec_id(BUDGETED) == netdsl.spec_id(BUDGETED.replace("assert", "# assert"))
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "message"),
+    [("assert parms < 2M", 8, "error[E702]: assert: unknown budget 'parms'"),
+     ("assert params < 2MB", 17, "error[E702]: assert: 'MB' is not a unit of a count"),
+     ("assert activations < 64", 22, "error[E702]: assert: memory needs a unit: '64' what?"),
+     ("assert params = 3", 15, "error[E102]: unexpected '='; expected '<', '<=', '==', '>' or '>='"),
+     ("assert params < x", 17, "error[E102]: unexpected 'x'; expected a number such as 2M, 300M, 32 or 64MB"),
+     ("repeat 2 [assert params < 1M]", 11, "error[E208]: assert is a directive and cannot be inside repeat")],
+)  # fmt: skip
+def test_a_bad_assert_line_is_located(write_spec, runner, line: str, column: int, message: str) -> None:
+    spec = write_spec(f"input 8\n{line}\ndense 4\n")
+    result = runner.invoke(main, ["check", str(spec)])
+    assert result.exit_code == 1
+    assert f"{spec}:2:{column}: {message}" in result.stderr
+
+
+def test_a_number_run_into_letters_is_still_explained(write_spec, runner) -> None:
+    result = runner.invoke(main, ["check", str(write_spec("input 8\ndense 3k\n"))])
+    assert "error[E103]: unexpected character '3'" in result.stderr
+    assert "'3k' is not a number, a shape such as 32x32x3, or a word" in result.stderr
+
+
+def test_train_refuses_a_spec_over_its_own_budget(tmp_path) -> None:
+    spec = tmp_path / "budgeted.net"
+    spec.write_text(BUDGETED)
+    code = TRAIN_OVER_BUDGET.format(spec=str(spec)).replace('"--assert", "params < 100K", ', "")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)  # fmt: skip
+    assert result.stdout.strip() == "1 []", result.stderr
+    assert "budgeted.net:3:1: error[E701]: budget not met: rf >= 32, but rf is 7 pixels" in result.stderr
+
+
+def test_fmt_spaces_a_comparison() -> None:
+    assert netdsl.format("input 8\nassert params<2M;assert rf>=3\n") == "input 8\nassert params < 2M\nassert rf >= 3\n"
+
+
+def test_the_language_pages_example_keeps_its_budgets() -> None:
+    page = (ROOT / "docs" / "language.md").read_text()
+    example = next(e for e in re.findall(r"```netdsl\n(.*?)```", page, re.S) if "assert" in e)
+    results = netdsl.check_budgets(example)
+    assert [r.budget.metric for r in results] == ["params", "macs", "rf", "activations"]
+    assert all(r.ok for r in results) and next(r for r in results if r.budget.metric == "rf").measured == 31
