@@ -60,22 +60,25 @@ def _groups(report: Report, drawn: list[Box]) -> list[list[Box]]:
 
 
 def edges(drawn: list[Box]) -> list[tuple[str, str, bool]]:
-    """(from box, to box, into a merge) for each input of a row that another box made.
+    """(from box, to box, dashed) for each input of a row that another box made.
 
-    Inside a collapsed box, a tensor from outside that feeds both the first layer and a merge (a
-    residual shortcut) gives two edges, the merge's dashed, so a skip stays visible."""
+    A skip is dashed: a merge's inputs after its first (U-Net's `cat d4`), and a second edge between
+    the same two boxes (in a collapsed residual block, the shortcut into its Add), so it stays visible."""
     owner = {row.name: box.id for box in drawn for row in box.rows}
     out: list[tuple[str, str, bool]] = []
-    seen: set[tuple[str, str, bool]] = set()
+    drawn_edges: set[tuple[str, str, bool]] = set()
+    pairs: set[tuple[str, str]] = set()
     for box in drawn:
         for row in box.rows:
             for name in row.inputs:
                 source = owner.get(name)
-                edge = (source or "", box.id, len(row.inputs) > 1)
-                if source is None or source == box.id or edge in seen:
+                if source is None or source == box.id:
                     continue
-                seen.add(edge)
-                out.append(edge)
+                skip = (source, box.id) in pairs or (len(row.inputs) > 1 and name != row.inputs[0])
+                if (source, box.id, skip) not in drawn_edges:
+                    drawn_edges.add((source, box.id, skip))
+                    out.append((source, box.id, skip))
+                pairs.add((source, box.id))
     return out
 
 

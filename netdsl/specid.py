@@ -37,9 +37,12 @@ REFERENCES: dict[str, frozenset[str]] = {
 """Fields holding tensor names: renamed t1, t2, ... in order of first appearance, so naming a tensor
 `skip` or `d1` gives the same id (as loop variables' names do)."""
 
+INLINED = {"Block": "body"}
+"""Nodes that only group others: a use of a user block counts as its body written out in its place
+(the same layers, in the same order, with the same names), so a block and its expansion share an id."""
+
 AS_WRITTEN: dict[str, frozenset[str]] = {
     "*": frozenset({"ref_name", "ref_names"}),  # the names as written, kept for messages and emitted code
-    "Block": frozenset({"name", "args"}),  # a user block's name and arguments: its expanded body is what counts
 }
 """Fields that repeat, for people, what other fields already say: not hashed."""
 
@@ -76,12 +79,30 @@ class _Normaliser:
                 self.memo[key] = self.model(value)
             return self.memo[key]
         if isinstance(value, (list, tuple)):
-            return [self(item) for item in value]
+            out: list[Any] = []
+            for item in value:
+                if type(item).__name__ in INLINED:
+                    out.extend(self.inlined(item))
+                else:
+                    out.append(self(item))
+            return out
         if isinstance(value, dict):
             return {str(k): self(v) for k, v in value.items() if not _dropped(str(k))}
         if isinstance(value, float) and value.is_integer():
             return int(value)  # `l2=1e-6` and `l2=0.000001` are equal already; `1.0` and `1` are made so
         return value
+
+    def inlined(self, group: BaseModel) -> list[Any]:
+        """A group's members in its place; its output's name (`pair 8 as d1`) goes to its last member."""
+        members = self(getattr(group, INLINED[type(group).__name__]))
+        tap = getattr(group, "tap", None)
+        if tap is not None and members and isinstance(members[-1], dict):
+            inner = members[-1].get("tap")
+            if inner is None:
+                members[-1] = {**members[-1], "tap": self.name(tap)}  # a copy: the member may be memoised
+            else:
+                self.names.setdefault(tap, inner)  # two names of one tensor: one canonical name
+        return members
 
     def model(self, value: BaseModel) -> dict[str, Any]:
         out: dict[str, Any] = {}

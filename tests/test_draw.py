@@ -172,3 +172,45 @@ def test_repeated_layer_classes_are_counted_in_a_box_title() -> None:
     assert _types(rows) == "Conv2D + Activation + BatchNormalization + Add"
     assert _types(rows + rows) == "2 x Conv2D + 2 x Activation + 2 x BatchNormalization + 2 x Add"
     assert statement_title(rows) == ("res", 2)
+
+
+GRAPH_SPECS = ["densenet_bc.net", "unet.net", "inception.net", "resnet20.net"]
+
+
+@needs_dot
+@pytest.mark.parametrize("name", GRAPH_SPECS)
+def test_graph_specs_every_layer_by_name(name: str, tmp_path: Path, runner) -> None:
+    out = tmp_path / "net.svg"
+    result = runner.invoke(main, ["draw", str(SPECS / name), "-o", str(out), "--expand"])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 10_000
+    report = netdsl.check(SPECS / name)
+    texts, nodes, edge_count = svg_nodes(out)
+    assert nodes == len(report.layers)
+    assert edge_count == sum(len(row.inputs) for row in report.layers)  # every branch and merge input
+    for row in report.layers:
+        assert f"{row.name} ({row.type})" in texts
+
+
+@needs_dot
+def test_unet_skips_are_dashed_edges_into_the_concatenations(tmp_path: Path) -> None:
+    report = netdsl.check(SPECS / "unet.net")
+    drawn = boxes(report)
+    names = {box.id: box.rows[-1].name for box in drawn}
+    skips = [(names[a], names[b]) for a, b, dashed in edges(drawn) if dashed]
+    # each level's `twice ... as dN` box feeds its concatenation on the way up
+    assert skips == [("activation_7", "concatenate"), ("activation_5", "concatenate_1"),
+                     ("activation_3", "concatenate_2"), ("activation_1", "concatenate_3")]  # fmt: skip
+    titles = [statement_title(box.rows)[0] for box in drawn]
+    assert titles.count("twice") == 9  # each use of the user block `twice` is one box
+
+
+def test_a_block_use_is_one_box_at_its_line() -> None:
+    report = netdsl.check(SPECS / "inception.net")
+    blocks = [box for box in boxes(report) if statement_title(box.rows)[0] == "inception"]
+    assert len(blocks) == 3
+    assert _types(blocks[0].rows) == "6 x Conv2D + 6 x Activation + MaxPooling2D + Concatenate"
+    lines = (SPECS / "inception.net").read_text().splitlines()
+    uses = [number for number, line in enumerate(lines, 1) if not line.startswith("def ")
+            for statement in line.split(";") if statement.split()[:1] == ["inception"]]  # fmt: skip
+    assert [statement_title(box.rows)[1] for box in blocks] == uses

@@ -169,3 +169,37 @@ def test_tensor_names_are_renamed_by_first_appearance() -> None:
         {"kind": "conv", "tap": "t1"}, {"kind": "conv", "tap": "t2"}, {"kind": "conv", "refs": ["t1", "t2"]},
     ]  # fmt: skip
     assert normalised(nodes("d1", "d2")) != normalised([*nodes("d1", "d2")[:2], Tap(refs=("d2", "d1"))])
+
+
+def test_renaming_tensors_and_blocks_keeps_the_id() -> None:
+    unet = (SPECS / "unet.net").read_text()
+    renamed = unet
+    for old, new in (("d1", "skip_a"), ("d2", "skip_b"), ("d3", "skip_c"), ("d4", "skip_d"), ("twice", "double")):
+        renamed = renamed.replace(old, new)
+    renamed = renamed.replace(
+        "def double f [ conv f k3 relu; conv f k3 relu ]", "def double w [ conv w k3 relu; conv w k3 relu ]"
+    )
+    assert "def double w" in renamed and "cat skip_d" in renamed
+    assert netdsl.spec_id(renamed) == netdsl.spec_id(SPECS / "unet.net")
+    # a skip wired to another level is another architecture (here: d2's 32 channels where d1's 16 were)
+    rewired = unet.replace("twice 16 as d1", "twice 16 as d1x").replace("cat d1", "cat d1x; cat d1x")
+    assert netdsl.spec_id(rewired) != netdsl.spec_id(unet)
+
+
+BLOCK = "def pair f [ conv f k3 relu; conv f k3 relu ]\ninput 16x16x3\npair 8 as a\npair 8\nadd a\ngap\ndense 2\n"
+WRITTEN_OUT = """input 16x16x3
+conv 8 k3 relu
+conv 8 k3 relu as b
+conv 8 k3 relu
+conv 8 k3 relu
+add b
+gap
+dense 2
+"""
+
+
+def test_a_block_and_its_expansion_share_an_id() -> None:
+    # the same Keras model, layer by layer: a block is a way of writing, not an architecture
+    assert [r.name for r in netdsl.check(BLOCK).layers] == [r.name for r in netdsl.check(WRITTEN_OUT).layers]
+    assert netdsl.spec_id(BLOCK) == netdsl.spec_id(WRITTEN_OUT)
+    assert netdsl.spec_id(BLOCK) != netdsl.spec_id(BLOCK.replace("pair 8\nadd", "pair 8\npair 8\nadd"))
