@@ -4,9 +4,10 @@ Built on the analyzer's reports only. Keras names shift when a layer is inserted
 becomes `conv2d_4`), so rows are aligned by structure, never by name, in two passes of
 difflib's SequenceMatcher (docs/tools.md):
 
-1. on each row's full signature (class, netdsl kind, output shape, params, MACs, receptive
-   field): the runs of identical rows anchor the alignment, so an inserted block shows as inserted
-   rows and every row after it pairs up again;
+1. on each row's signature (class, netdsl kind, output shape, params, MACs; not the receptive
+   field, which grows in every row after an inserted layer): the runs of equal rows anchor the
+   alignment, so an inserted block shows as inserted rows and every row after it pairs up again
+   (changed, if only its receptive field moved);
 2. inside each stretch that pass 1 left unmatched, on the row's structural signature (class and
    netdsl kind): rows of the same kind pair up as *changed* (a new width, stride or kernel), the
    rest are inserted or deleted.
@@ -88,7 +89,13 @@ class Diff(BaseModel):
 
 
 def _full(row: LayerReport) -> tuple:
-    return (row.type, row.source, row.output_shape, row.params, row.macs, row.receptive_field)
+    return (*_sized(row), row.receptive_field)
+
+
+def _sized(row: LayerReport) -> tuple:
+    """Pass 1's signature: everything but the receptive field, which changes in every row after an
+    inserted layer and would leave nothing to anchor on (its change is still shown, row by row)."""
+    return (row.type, row.source, row.output_shape, row.params, row.macs)
 
 
 def _kind(row: LayerReport) -> tuple:
@@ -99,12 +106,12 @@ def _field(row: LayerReport | None) -> int | None:
     return row.receptive_field[0] if row is not None and row.receptive_field else None
 
 
-def _pair(a: LayerReport | None, b: LayerReport | None, same: bool = False) -> RowDiff:
+def _pair(a: LayerReport | None, b: LayerReport | None) -> RowDiff:
     fa, fb = _field(a), _field(b)
     params = (b.params if b else 0) - (a.params if a else 0)
     macs = (b.macs if b else 0) - (a.macs if a else 0)
     change: Change = "inserted" if a is None else "deleted" if b is None else "same"
-    if a is not None and b is not None and not same and _full(a) != _full(b):
+    if a is not None and b is not None and _full(a) != _full(b):
         change = "changed"
     return RowDiff(
         change=change, a=a, b=b, params=params, macs=macs,
@@ -120,7 +127,13 @@ in between is shown as deleted and inserted rows (docs/tools.md)."""
 
 
 def _opcodes(a: list, b: list) -> list[tuple[str, int, int, int, int]]:
-    """difflib's opcodes, after setting aside the common head and tail in linear time."""
+    """difflib's opcodes; for long sequences, after setting aside the common head and tail in linear time.
+
+    Trimming greedily is only a fallback: where a block repeats (a stage of identical residual blocks
+    with one more inserted) it would pair the inserted copy with the next, different block, while
+    SequenceMatcher's longest-match-first keeps the following stretch together."""
+    if len(a) * len(b) <= MAX_MATCHED:  # autojunk would treat frequent rows (every Activation) as noise
+        return SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
     head = 0
     while head < min(len(a), len(b)) and a[head] == b[head]:
         head += 1
@@ -130,7 +143,7 @@ def _opcodes(a: list, b: list) -> list[tuple[str, int, int, int, int]]:
     mid_a, mid_b = a[head : len(a) - tail], b[head : len(b) - tail]
     if len(mid_a) * len(mid_b) > MAX_MATCHED:  # one differing stretch: the next pass (or the reader) sorts it out
         middle = [("replace", 0, len(mid_a), 0, len(mid_b))]
-    else:  # autojunk would treat frequent rows (every Activation of a deep net) as noise and misalign them
+    else:
         middle = SequenceMatcher(None, mid_a, mid_b, autojunk=False).get_opcodes()
     out = [("equal", 0, head, 0, head)] if head else []
     out += [(tag, i1 + head, i2 + head, j1 + head, j2 + head) for tag, i1, i2, j1, j2 in middle if i1 < i2 or j1 < j2]
@@ -141,9 +154,9 @@ def _opcodes(a: list, b: list) -> list[tuple[str, int, int, int, int]]:
 
 def align(a: list[LayerReport], b: list[LayerReport]) -> Iterator[RowDiff]:
     """The rows of A and B paired by structure (the two passes of the module's docstring)."""
-    for tag, i1, i2, j1, j2 in _opcodes([_full(r) for r in a], [_full(r) for r in b]):
+    for tag, i1, i2, j1, j2 in _opcodes([_sized(r) for r in a], [_sized(r) for r in b]):
         if tag == "equal":
-            yield from (_pair(x, y, same=True) for x, y in zip(a[i1:i2], b[j1:j2]))
+            yield from (_pair(x, y) for x, y in zip(a[i1:i2], b[j1:j2]))
             continue
         part_a, part_b = a[i1:i2], b[j1:j2]
         kinds_a, kinds_b = [_kind(r) for r in part_a], [_kind(r) for r in part_b]

@@ -147,3 +147,25 @@ def test_the_readme_example_is_what_netdsl_prints(runner, monkeypatch) -> None:
     result = runner.invoke(main, ["diff", "specs/convnet.net", "specs/convnet2.net"])
     assert result.exit_code == 0
     assert result.output == shown
+
+
+def test_one_more_block_in_a_graph_network() -> None:
+    resnet20 = (SPECS / "resnet20.net").read_text()
+    resnet22 = resnet20.replace("repeat 3 [ block 16 ]", "repeat 4 [ block 16 ]")
+    assert resnet22 != resnet20
+    result = netdsl.diff(resnet20, resnet22)
+    inserted = [row.b.type for row in result.rows if row.change == "inserted"]  # type: ignore[union-attr]
+    # one basic block: conv-bn-relu, conv-bn, the add of its shortcut, relu; every later row pairs up
+    assert inserted == [
+        "Conv2D",
+        "BatchNormalization",
+        "Activation",
+        "Conv2D",
+        "BatchNormalization",
+        "Add",
+        "Activation",
+    ]
+    assert result.counts["deleted"] == 0 and result.counts["same"] + result.counts["changed"] == 74
+    assert result.totals["params"].delta == 2 * (9 * 16 * 16 + 4 * 16) == 4_736
+    # the rows after it see further: only their receptive fields changed
+    assert all(row.params == 0 and row.macs == 0 for row in result.rows if row.change == "changed")
