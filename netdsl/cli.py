@@ -209,8 +209,10 @@ class FiniteRange(click.FloatRange):
 # ---------------------------------------------------------------- training: thin wrappers of netdsl.trainer
 
 DATA_HELP = (
-    "synthetic (default; built in), cifar10, cifar100, mnist, fashion_mnist, a .npz file "
-    "(x_train, y_train, x_test, y_test) or an image folder (class sub-folders, optionally under train/ and valid/)."
+    "synthetic (default; built in: shapes, or key-phrase sequences for an `input L int` spec), synthetic-seq, "
+    "cifar10, cifar100, mnist, fashion_mnist, imdb, a .npz file (x_train, y_train, x_test, y_test, or x, y; "
+    "integer x for token ids, y per pixel for segmentation) or an image folder (class sub-folders, optionally "
+    "under train/ and valid/)."
 )
 
 

@@ -1,12 +1,16 @@
 """Where training images come from, and how they are made to fit a spec's input.
 
 `load_dataset(source, ...)` reads any supported source into a `Dataset` of uint8 images (they
-become float32 only once batched: CIFAR-10 is 150 MB as uint8 and 600 MB as float32). Sources:
+become float32 only once batched: CIFAR-10 is 150 MB as uint8 and 600 MB as float32), or, for a
+network whose input is `input L int`, of int32 token sequences (ids, never scaled). Labels are one
+class per example, or one per pixel (N x H x W) for a network that scores every pixel. Sources:
 
-- omitted or `synthetic[:classes=N,count=N,seed=N]`: the built-in generated pictures (offline);
-- `cifar10`, `cifar100`, `mnist`, `fashion_mnist`: Keras's loaders (download and cache);
+- omitted or `synthetic[:classes=N,count=N,seed=N]`: the built-in generated pictures (offline), or
+  for an `int` input the built-in key-phrase sequences, also `synthetic-seq[:...]` (netdsl/data/sequences.py);
+- `cifar10`, `cifar100`, `mnist`, `fashion_mnist`, `imdb`: Keras's loaders (download and cache);
   `fashion_mnist` first reads Debian's IDX files when `dataset-fashion-mnist` is installed;
-- `PATH.npz` with `x_train`, `y_train`, `x_test`, `y_test` (optionally `x_valid`/`y_valid`, `classes`);
+- `PATH.npz` with `x_train`, `y_train`, `x_test`, `y_test` (optionally `x_valid`/`y_valid`, `classes`),
+  or just `x` and `y` (the validation split then also measures the final accuracy);
 - a directory of images, one sub-folder per class, either split (`train/`, `valid/`) or not.
 
 Every problem with the data is a `NetdslError` raised before any training starts.
@@ -21,7 +25,18 @@ import numpy as np
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 
-KERAS_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist")
+KERAS_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist", "imdb")
+
+
+def parse_options(options: str, allowed: tuple[str, ...], where: str, help: str) -> dict[str, str]:
+    """`key=value,key=value` (a built-in source's options) as a dict; E501 for a key not in `allowed`."""
+    values: dict[str, str] = {}
+    for item in filter(None, options.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or key not in allowed:
+            raise data_error("E501", f"{where.partition(':')[0]}: unknown option '{item}'", where, help=help)
+        values[key] = value
+    return values
 
 
 def data_error(code: str, message: str, where: str, help: str | None = None) -> NetdslError:
@@ -31,7 +46,8 @@ def data_error(code: str, message: str, where: str, help: str | None = None) -> 
 
 @dataclass
 class Dataset:
-    """Images (uint8, N x H x W x C) and integer labels for the train, validation and test splits.
+    """Images (uint8, N x H x W x C) or token sequences (int32, N x L, `tokens`) and integer labels
+    (N, or N x H x W per pixel) for the train, validation and test splits.
 
     `x_valid` is None until a validation split exists (given by the source, or carved out of the
     training images by `split_validation`). `notes` are one-line remarks for the console
@@ -47,6 +63,7 @@ class Dataset:
     x_valid: np.ndarray | None = None
     y_valid: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    tokens: bool = False  # x holds token ids (int32) for an `input L int` network, not pixels
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -63,29 +80,36 @@ class Dataset:
     def sizes(self) -> str:
         """`50,000 train / 5,000 valid / 10,000 test, 32x32x3, 10 classes`."""
         parts = [f"{len(y):,} {name}" for name, (_, y) in self.splits().items()]
-        shape = "x".join(map(str, self.image_shape))
+        shape = f"{self.image_shape[0]} tokens" if self.tokens else "x".join(map(str, self.image_shape))
+        if self.y_train.ndim > 1:
+            shape += f", labels per pixel ({'x'.join(map(str, self.y_train.shape[1:]))})"
         classes = f", {len(self.classes)} classes" if self.classes else ""
         return f"{' / '.join(parts)}, {shape}{classes}"
 
 
 def load_dataset(
-    source: str | None, input_shape: tuple[int, ...], classes_hint: int | None = None, cache_dir: str | None = None
-) -> Dataset:
+    source: str | None, input_shape: tuple[int, ...], classes_hint: int | None = None, cache_dir: str | None = None,
+    *, dtype: str = "float32", vocabulary: int | None = None,
+) -> Dataset:  # fmt: skip
     """Read `source` (see the module's docstring). `classes_hint` (from the network's head) picks
-    the synthetic data's class count when it is not given; `input_shape` its image size."""
-    from netdsl.data import files, keras_datasets, synthetic
+    the synthetic data's class count when it is not given; `input_shape` its image size or sequence
+    length. `dtype` is the network's input ("int32": token ids), `vocabulary` its embedding's size."""
+    from netdsl.data import files, keras_datasets, sequences, synthetic
 
     if source is not None and not source.strip():  # '' must not silently mean the default data set
         raise data_error("E501", "the data source is empty", "<data>", help="omit it for the built-in synthetic data")
     source = source or "synthetic"
     name, _, options = source.partition(":")
+    tokens = dtype == "int32"
+    if name == "synthetic-seq" or (name == "synthetic" and tokens):
+        return sequences.load_synthetic(options, input_shape, vocabulary, classes_hint)
     if name == "synthetic":
         return synthetic.load(options, input_shape, classes_hint)
     if name in KERAS_DATASETS and not Path(source).exists():
-        return keras_datasets.load(name)
+        return keras_datasets.load(name, input_shape, vocabulary)
     path = Path(source).expanduser()
     if path.suffix == ".npz":
-        return files.load_npz(path)
+        return files.load_npz(path, tokens)
     if path.is_dir():
         return files.load_folder(path, input_shape)
     if not path.exists():
@@ -93,7 +117,8 @@ def load_dataset(
             "E501",
             f"no such file, directory or dataset: {source}",
             source,
-            help="--data takes synthetic, cifar10, cifar100, mnist, fashion_mnist, a .npz file or an image folder",
+            help="--data takes synthetic, synthetic-seq, cifar10, cifar100, mnist, fashion_mnist, imdb, a .npz file "
+            "or an image folder",
         )
     raise data_error(
         "E501", f"cannot read {source}: not a .npz file or a folder of images", source,

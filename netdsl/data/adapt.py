@@ -101,8 +101,25 @@ def resize(x: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-def adapt(data: Dataset, input_shape: tuple[int, ...]) -> Dataset:
-    """The dataset with every split shaped like the spec's input, and a note saying what changed."""
+def adapt(data: Dataset, input_shape: tuple[int, ...], dtype: str = "float32") -> Dataset:
+    """The dataset with every split shaped like the spec's input, and a note saying what changed.
+    `dtype` "int32" (`input L int`) takes token sequences, which are fitted to the length instead (E509
+    when tokens meet a float input or images an `int` one)."""
+    shape = f"input {fmt(tuple(input_shape))}"
+    if data.tokens != (dtype == "int32"):
+        if data.tokens:
+            raise data_error(
+                "E509", f"{data.name} holds token ids, which `{shape}` would read as numbers", data.name,
+                help=f"write `{shape} int` and then `embed V D`, as specs/zoo/text_cnn.net does",
+            )  # fmt: skip
+        raise data_error(
+            "E509", f"{data.name} holds images, but `{shape} int` takes token ids", data.name,
+            help="train it on token sequences (--data FILE.npz with integer x, synthetic-seq or imdb)",
+        )  # fmt: skip
+    if data.tokens:
+        from netdsl.data.sequences import adapt_tokens
+
+        return adapt_tokens(data, input_shape)
     steps = plan(data.image_shape, input_shape, data.name)
     if not steps:
         return data

@@ -13,6 +13,7 @@ import numpy as np
 
 from netdsl.data import Dataset, data_error
 from netdsl.data.npz import read_arrays
+from netdsl.data.sequences import to_tokens
 from netdsl.safeio import open_regular
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -48,12 +49,18 @@ def to_uint8(x: np.ndarray, key: str, where: str) -> np.ndarray:
 
 
 def to_labels(y: np.ndarray, key: str, count: int, where: str) -> np.ndarray:
-    """Integer class labels of shape (N,): (N, 1) columns and one-hot rows are accepted."""
-    if y.ndim == 2 and y.shape[1] > 1 and np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1):
+    """Integer class labels of shape (N,): (N, 1) columns and one-hot rows are accepted; or per-pixel
+    labels (N x H x W, or N x H x W x 1 as masks are often saved) for a network that scores every pixel."""
+    per_pixel = y.ndim >= 3
+    if per_pixel and y.shape[-1] == 1:
+        y = y[..., 0]
+    if y.ndim == 2 and not per_pixel and y.shape[1] > 1 and np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1):
         y = y.argmax(axis=1)
-    y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
-    if y.ndim != 1:
-        raise data_error("E504", f"{key} must be one label per image, got shape {y.shape}", where)
+    y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 and not per_pixel else y
+    if y.ndim != 1 and not per_pixel:
+        raise data_error(
+            "E504", f"{key} must be one label per image (or per pixel, N x H x W), got shape {y.shape}", where
+        )
     if len(y) != count:
         raise data_error("E504", f"{key} has {len(y):,} labels for {count:,} images", where)
     if not np.issubdtype(y.dtype, np.number):
@@ -64,12 +71,16 @@ def to_labels(y: np.ndarray, key: str, count: int, where: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def load_npz(path: Path) -> Dataset:
-    """`x_train, y_train, x_test, y_test` (+ optional `x_valid, y_valid`, `classes`) from an .npz."""
+def load_npz(path: Path, tokens: bool = False) -> Dataset:
+    """`x_train, y_train, x_test, y_test` (+ optional `x_valid, y_valid`, `classes`) from an .npz, or `x, y`
+    alone (all for training). `tokens`: x holds token ids (int32, N x L) for an `input L int` network."""
     where = str(path)
     if not path.exists():
         raise data_error("E501", f"no such file: {path}", where)
     arrays = read_arrays(path)  # bounded: headers checked before any array is allocated; never unpickled
+    if "x" in arrays and "y" in arrays and "x_train" not in arrays:
+        arrays["x_train"], arrays["y_train"] = arrays.pop("x"), arrays.pop("y")
+        arrays["x_test"], arrays["y_test"] = arrays["x_train"][:0], arrays["y_train"][:0]
     keys = set(arrays)
     missing = [k for k in NPZ_REQUIRED if k not in keys]
     if missing:
@@ -77,7 +88,7 @@ def load_npz(path: Path) -> Dataset:
             "E504",
             f"{path.name} lacks {', '.join(missing)} (it has: {', '.join(sorted(keys)) or 'nothing'})",
             where,
-            help="save it with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)",
+            help="save it with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...) or np.savez(path, x=..., y=...)",
         )
     valid_key = next((k for k in ("x_valid", "x_val") if k in arrays), None)
     splits = {}
@@ -87,7 +98,7 @@ def load_npz(path: Path) -> Dataset:
         y_key = "y" + x_key[1:]
         if y_key not in arrays:
             raise data_error("E504", f"{path.name} has {x_key} but no {y_key}", where)
-        x = to_uint8(arrays[x_key], x_key, where)
+        x = to_tokens(arrays[x_key], x_key, where) if tokens else to_uint8(arrays[x_key], x_key, where)
         splits[split] = (x, to_labels(arrays[y_key], y_key, len(x), where))
     shapes = {split: x.shape[1:] for split, (x, _) in splits.items()}
     if len(set(shapes.values())) > 1:
@@ -99,9 +110,12 @@ def load_npz(path: Path) -> Dataset:
         names = arrays["classes"].reshape(-1)
         classes = tuple(c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in names.tolist())
     valid = splits.get("valid", (None, None))
+    labels = {split: y.shape[1:] for split, (_, y) in splits.items()}
+    if len(set(labels.values())) > 1:
+        raise data_error("E504", f"{path.name}: the splits' label shapes differ: {labels}", where)
     return Dataset(
         path.name, *splits["train"], *splits["test"], classes=classes, x_valid=valid[0], y_valid=valid[1],
-        notes=[f"read {path}"],
+        notes=[f"read {path}"], tokens=tokens,
     )  # fmt: skip
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +29,7 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
         "t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
     ),
     "cifar100": tuple(f"class_{i}" for i in range(100)),
+    "imdb": ("negative", "positive"),
 }  # fmt: skip
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -88,23 +91,51 @@ def fashion_mnist_dir() -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def load(name: str) -> Dataset:
-    """cifar10, cifar100, mnist or fashion_mnist; Keras downloads once and caches."""
+def load(name: str, input_shape: tuple[int, ...] = (), vocabulary: int | None = None) -> Dataset:
+    """cifar10, cifar100, mnist, fashion_mnist or imdb; Keras downloads once and caches."""
     if name == "fashion_mnist" and (folder := fashion_mnist_dir()) is not None:
         return load_idx_dir(folder, name)
+    if name == "imdb":
+        return load_imdb(input_shape, vocabulary)
     import keras
 
-    loader = getattr(keras.datasets, name)
-    try:
-        (x_train, y_train), (x_test, y_test) = loader.load_data()
-    except Exception as err:  # Keras's downloader raises a bare Exception for network errors
-        hint = "connect to the internet once (Keras caches it in ~/.keras/datasets), or pass --data FILE.npz"
-        if name == "fashion_mnist":
-            hint = "install Debian's dataset-fashion-mnist (reads offline) or connect to the internet once"
-        raise data_error("E501", f"cannot load {name}: {str(err).splitlines()[0]}", name, help=hint) from None
+    (x_train, y_train), (x_test, y_test) = _download(name, lambda: getattr(keras.datasets, name).load_data())
     if x_train.ndim == 3:  # mnist and fashion_mnist are N x 28 x 28
         x_train, x_test = x_train[..., None], x_test[..., None]
     return Dataset(
         name, x_train, y_train.reshape(-1).astype(np.int64), x_test, y_test.reshape(-1).astype(np.int64),
         classes=CLASS_NAMES[name], notes=[f"{name} via keras.datasets"],
+    )  # fmt: skip
+
+
+def _download(name: str, load_data: Callable[[], Any]) -> Any:
+    """Keras's `load_data()`, with its download failures (offline, a proxy) as E501 naming the data set."""
+    try:
+        return load_data()
+    except Exception as err:  # Keras's downloader raises a bare Exception for network errors
+        hint = "connect to the internet once (Keras caches it in ~/.keras/datasets), or pass --data FILE.npz"
+        if name == "fashion_mnist":
+            hint = "install Debian's dataset-fashion-mnist (reads offline) or connect to the internet once"
+        if name == "imdb":
+            hint = ("connect to the internet once (Keras caches it in ~/.keras/datasets), pass token ids as "
+                    "--data FILE.npz (x, y), or try --data synthetic-seq (built in)")  # fmt: skip
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise data_error("E501", f"cannot load {name}: {first}", name, help=hint) from None
+
+
+def load_imdb(input_shape: tuple[int, ...], vocabulary: int | None) -> Dataset:
+    """Keras's IMDB reviews (25,000 train, 25,000 test; 0 negative, 1 positive) as token ids that fit the
+    network: the `vocabulary` most frequent words (the embedding's V; rarer ones become Keras's
+    out-of-vocabulary id 2), each review fitted to the input's length as `pad_sequences` does."""
+    import keras
+
+    from netdsl.data.sequences import fit_length
+
+    length = input_shape[0] if len(input_shape) == 1 else 200
+    words = vocabulary or 20_000
+    (x_train, y_train), (x_test, y_test) = _download("imdb", lambda: keras.datasets.imdb.load_data(num_words=words))
+    return Dataset(
+        "imdb", fit_length(x_train, length), np.asarray(y_train, np.int64).reshape(-1), fit_length(x_test, length),
+        np.asarray(y_test, np.int64).reshape(-1), classes=CLASS_NAMES["imdb"], tokens=True,
+        notes=[f"imdb via keras.datasets: the {words:,} most frequent words, reviews fitted to {length} tokens"],
     )  # fmt: skip

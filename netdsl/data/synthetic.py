@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from netdsl.data import Dataset, data_error
+from netdsl.data import Dataset, data_error, parse_options
 
 CLASSES: tuple[str, ...] = (
     "disc", "ring", "square", "frame", "triangle", "plus", "cross", "hstripes", "vstripes", "checker",
@@ -102,15 +102,10 @@ def load(options: str, input_shape: tuple[int, ...], classes_hint: int | None = 
     Defaults: 60,000 images (50,000 train, 10,000 test, as CIFAR-10), seed 0, the spec's image size when it is
     an image (else 32x32x3), and as many classes as the network's head has (10 when it has more).
     """
-    values: dict[str, str] = {}
-    for item in filter(None, options.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq or key not in SYNTHETIC_OPTIONS:
-            raise data_error(
-                "E501", f"synthetic: unknown option '{item}'", f"synthetic:{options}",
-                help="options: classes=N, count=N, seed=N, size=HxWxC, e.g. synthetic:classes=4,count=2000",
-            )  # fmt: skip
-        values[key] = value
+    values = parse_options(
+        options, SYNTHETIC_OPTIONS, f"synthetic:{options}",
+        "options: classes=N, count=N, seed=N, size=HxWxC, e.g. synthetic:classes=4,count=2000",
+    )  # fmt: skip
     try:
         classes = int(values.get("classes", min(classes_hint or 10, len(CLASSES))))
         count = int(values.get("count", 60_000))

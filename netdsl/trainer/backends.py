@@ -30,9 +30,10 @@ class Backend(Protocol):
 
     def batches(
         self, x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool,
-        layers: list[Any], seed: int, scale: Callable[[Any], Any],
+        layers: list[Any], seed: int, scale: Callable[[Any], Any] | None,
     ) -> Any:  # fmt: skip
-        """Batches of (scaled, augmented images, encoded labels) that `model.fit` accepts."""
+        """Batches of (scaled, augmented images or int32 token ids when `scale` is None, encoded labels)
+        that `model.fit` accepts."""
 
 
 @dataclass(frozen=True)
@@ -56,23 +57,25 @@ class TensorFlowBackend:
 
     def batches(
         self, x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool,
-        layers: list[Any], seed: int, scale: Callable[[Any], Any],
+        layers: list[Any], seed: int, scale: Callable[[Any], Any] | None,
     ) -> Any:  # fmt: skip
-        """Shuffled index batches gather uint8 images, which become float32 only here, per batch;
-        augmentation runs in the pipeline (training only), on the CPU's spare cores."""
+        """Shuffled index batches gather uint8 images, which become float32 only here, per batch (token ids
+        stay int32); augmentation runs in the pipeline (training only), on the CPU's spare cores. Labels:
+        one-hot for a softmax over classes, as they are (sparse) per pixel, floats for sigmoid units."""
         import tensorflow as tf
 
         images = tf.constant(x)
         labels = tf.constant(y.astype(np.int32))
 
         def load(index: Any) -> tuple[Any, Any]:
-            batch_x = scale(tf.cast(tf.gather(images, index), tf.float32))
+            batch_x = tf.gather(images, index)
+            batch_x = tf.cast(batch_x, tf.int32) if scale is None else scale(tf.cast(batch_x, tf.float32))
             for layer in layers:
                 batch_x = layer(batch_x, training=True)
             batch_y = tf.gather(labels, index)
             if head.binary:
-                return batch_x, tf.cast(tf.reshape(batch_y, (-1, 1)), tf.float32)
-            return batch_x, tf.one_hot(batch_y, head.units)
+                return batch_x, tf.cast(tf.reshape(batch_y, (-1, *head.label_shape, 1)), tf.float32)
+            return batch_x, batch_y if head.per_pixel else tf.one_hot(batch_y, head.units)
 
         data = tf.data.Dataset.range(len(x))
         if training:

@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from netdsl.data import check_labels, data_error, limit, load_dataset
-from netdsl.data.adapt import adapt
+from netdsl.data import data_error, limit
+from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Augment, Network, TrainConfig
 from netdsl.layers.pretrained import architecture_only
 from netdsl.runs import TAMPERED, RunDir, run_error
 from netdsl.trainer.backends import active
 from netdsl.trainer.config import Phase
-from netdsl.trainer.head import Head, find_head, match_head
+from netdsl.trainer.head import Head, find_head, load_for
 from netdsl.trainer.optimize import compile_model
 from netdsl.trainer.pipeline import input_scaling, pipeline
 from netdsl.transfer import analyze, build_model, resolve
@@ -40,10 +40,7 @@ def evaluate(run_dir: str | Path, data: str | None = None, batch: int | None = N
     head = find_head(net, analyze(net))
     training = TrainConfig.model_validate(config["training"])
     source = data if data is not None else config.get("data")
-    dataset = load_dataset(source, net.input_shape or (), classes_hint=head.classes)  # type: ignore[arg-type]
-    match_head(head, dataset, net)
-    check_labels(dataset, head.classes)
-    dataset = adapt(dataset, net.input_shape)  # type: ignore[arg-type]
+    dataset = load_for(net, head, source)
     if data is None:
         dataset = limit(dataset, config.get("max_images"), int(training.seed or 0))
     x, y = (dataset.x_test, dataset.y_test) if len(dataset.y_test) else (dataset.x_train, dataset.y_train)
@@ -93,8 +90,16 @@ def predict(run_dir: str | Path, images: Iterable[str | Path], top: int = 3) -> 
     paths = [Path(p) for p in images]
     net, config, model = load_run(run_dir)
     head = find_head(net, analyze(net))
+    scale = input_scaling(net)
+    if scale is None or head.per_pixel:
+        what = "takes token ids" if scale is None else "scores every pixel"
+        raise NetdslError(
+            [Diagnostic("E523", f"predict ranks the classes of image files; this run's network {what}", None,
+                        help="use `netdsl evaluate RUN --data ...`, or load the weights with netdsl.load_run")],
+            Source("", str(run_dir)),
+        )  # fmt: skip
     batch = _read_images(paths, tuple(net.input_shape or ()))
-    x = np.asarray(input_scaling(net)(batch.astype(np.float32)))
+    x = np.asarray(scale(batch.astype(np.float32)))
     scored = probabilities(np.asarray(model.predict(x, verbose=0), np.float64), head)
     names = config.get("classes") or [str(i) for i in range(scored.shape[1])]
     if len(names) != scored.shape[1]:

@@ -60,10 +60,14 @@ def make_optimizer(keras: Any, phase: Phase, steps_per_epoch: int) -> Any:
 
 
 def loss_and_metric(keras: Any, head: Head, label_smoothing: float) -> tuple[Any, Any]:
-    """softmax -> categorical cross-entropy, one sigmoid unit -> binary; logits when no activation."""
+    """softmax -> categorical cross-entropy (sparse over the last axis per pixel: the metric is then pixel
+    accuracy), one sigmoid unit -> binary (per pixel too); logits when no activation."""
     if head.binary:
         loss = keras.losses.BinaryCrossentropy(from_logits=head.from_logits, label_smoothing=label_smoothing)
         return loss, keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0 if head.from_logits else 0.5)
+    if head.per_pixel:  # check_options refused label smoothing: the sparse loss has none
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=head.from_logits)
+        return loss, keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     loss = keras.losses.CategoricalCrossentropy(from_logits=head.from_logits, label_smoothing=label_smoothing)
     return loss, keras.metrics.CategoricalAccuracy(name="accuracy")
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netdsl.data import Dataset, check_labels, limit, load_dataset, split_validation
-from netdsl.data.adapt import adapt
+from netdsl.data import Dataset, limit, split_validation
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Network, TrainConfig
 from netdsl.runfiles import spec_hash
@@ -32,8 +31,8 @@ from netdsl.trainer.callbacks import Diverged
 from netdsl.trainer.config import resolve_config
 from netdsl.trainer.curves import plot_curves
 from netdsl.trainer.fit import fit_phases
-from netdsl.trainer.head import Head, find_head, match_head
-from netdsl.trainer.pipeline import INPUT_SCALE, input_scaling, pipeline, preprocessing_name
+from netdsl.trainer.head import Head, find_head, load_for, refuse_several_inputs_or_outputs
+from netdsl.trainer.pipeline import check_options, input_scale, input_scaling, pipeline, preprocessing_name
 from netdsl.transfer import analyze, build_model, resolve
 
 Echo = Callable[[str], None]
@@ -70,10 +69,7 @@ def prepare_data(
     source: str | None, net: Network, head: Head, config: TrainConfig, seed: int, max_images: int | None
 ) -> Dataset:
     """Load, adapt to the input, check against the head, cap and split: all before any training."""
-    data = load_dataset(source, net.input_shape or (), classes_hint=head.classes)  # type: ignore[arg-type]
-    match_head(head, data, net)
-    check_labels(data, head.classes)
-    data = adapt(data, net.input_shape)  # type: ignore[arg-type]
+    data = load_for(net, head, source)
     data = limit(data, max_images, seed)
     data = split_validation(data, config.validation, seed)
     if len(data.y_test) == 0 and data.x_valid is not None:
@@ -114,6 +110,7 @@ def new_settings(spec: SpecLike | None, data: str | None, max_images: int | None
     if spec is None:
         raise NetdslError([Diagnostic("E001", "no spec to train")], Source("", "<arguments>"))
     net = as_network(spec)
+    refuse_several_inputs_or_outputs(net)
     config = resolve_config(net.training, overrides)
     deterministic = config.seed is not None  # an explicit seed asks for repeatable runs
     if config.seed is None:
@@ -173,6 +170,7 @@ def _prepare(settings: Settings, echo: Echo) -> tuple[Network, Head, Dataset]:
     report = analyze(net)
     echo(summary_table(report))
     head = find_head(net, report)
+    check_options(net, head, settings.config)
     dataset = prepare_data(settings.data, net, head, settings.config, settings.seed, settings.max_images)
     for note in dataset.notes:
         echo(note)
@@ -203,7 +201,7 @@ def start_run(net: Network, settings: Settings, head: Head, dataset: Dataset, ou
                 "name": net.name, "spec": net.file, "spec_id": spec_id(net), "data": settings.data,
                 "max_images": settings.max_images, "training": settings.config.model_dump(), "input_shape": list(net.input_shape or ()),
                 "classes": list(dataset.classes or ()), "head": {"units": head.units, "activation": head.activation},
-                "input_scale": INPUT_SCALE, "preprocessing": preprocessing_name(net),
+                "input_scale": input_scale(net), "preprocessing": preprocessing_name(net),
                 "deterministic": settings.deterministic, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "spec_sha256": spec_hash(net.source),
             },
