@@ -159,6 +159,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def layers() -> None:
     """List the layer kinds and directives, with an example of each."""
     from netdsl.ir import REGISTRY
+    from netdsl.lower import DIRECTIVES
 
     for kind, cls in sorted(REGISTRY.items()):
         words = ", ".join(cls.words) if cls.words else kind
@@ -166,9 +167,11 @@ def layers() -> None:
         if cls.words:
             say(f"{'':10} words: {words}")
         say(f"{'':10} e.g. {cls.syntax.example or kind}")
-    say("\ndirectives: input 32x32x3 | train adam lr=0.01 batch=256 epochs=10 | augment shift=0.1 flip")
-    say("            phase epochs=3 rmsprop lr=1e-4 freeze<142  (one per training phase; docs/transfer.md)")
-    say("blocks:     repeat N [ ... ] | repeat [ ... ] for w in 20,40,80")
+    say("\ndirectives:")
+    for word, directive in DIRECTIVES.items():  # the registry lowering dispatches on
+        say(f"{word:10} {directive.summary}")
+        say(f"{'':10} e.g. {directive.example}")
+    say("\nblocks:    repeat N [ ... ] | repeat [ ... ] for w in 20,40,80")
 
 
 @main.command()

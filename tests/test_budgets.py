@@ -224,3 +224,12 @@ def test_the_language_pages_example_keeps_its_budgets() -> None:
     results = netdsl.check_budgets(example)
     assert [r.budget.metric for r in results] == ["params", "macs", "rf", "activations"]
     assert all(r.ok for r in results) and next(r for r in results if r.budget.metric == "rf").measured == 31
+
+
+def test_netdsl_layers_lists_assert_from_the_directive_registry(runner) -> None:
+    from netdsl.lower import DIRECTIVES
+
+    output = runner.invoke(main, ["layers"]).output
+    assert "assert     a budget that check and train hold the network to\n           e.g. assert params < 2M" in output
+    for word, directive in DIRECTIVES.items():
+        assert f"{word:10} {directive.summary}" in output
