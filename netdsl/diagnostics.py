@@ -52,6 +52,7 @@ CODES: dict[str, str] = {
     "W405": "parameters may not fit in memory",
     "W406": "layers that do not reach the output",
     "W407": "a name that is never used",
+    "W408": "a square 2-D input read as a sequence",
     "E310": "input does not fit the pretrained backbone",
     "E311": "freeze names no layer of the model",
     "E312": "pretrained is not the first layer",

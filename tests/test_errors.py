@@ -52,6 +52,7 @@ CATALOGUE: list[tuple[str, str, str]] = [
     ("W403", "input 784\ndropout .2\ndense 10 softmax\n", "t.net:2:1: warning[W403]: dropout is the very first layer: it acts on the raw input"),
     ("W404", "input 8x8x1\nres 4\n", "t.net:2:1: warning[W404]: the residual add broadcasts (None, 8, 8, 1) (the shortcut) and (None, 8, 8, 4)"),
     ("W405", "input 32x32x3\nflatten\ndense 1000000000000\n", "t.net:3:1: warning[W405]: the 3,073,000,000,000,000 float32 parameters need"),
+    ("W408", "input 28x28\nconv 8\ngmp\n", "t.net:2:1: warning[W408]: conv1d reads the square (None, 28, 28) as a sequence of 28 steps with 28 channels"),
 ]  # fmt: skip
 
 

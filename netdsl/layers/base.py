@@ -278,6 +278,18 @@ class RankedOp(Op):
     def prefix(self) -> str:  # type: ignore[override]
         return self.prefix_template.format(self.rank)  # type: ignore[attr-defined]
 
+    def warnings(self, *inputs: Shape) -> list[tuple[str, str]]:
+        """W408: a square 2-D input is read as a sequence; it is much more likely an image without channels."""
+        shape = inputs[0] if inputs else ()
+        if self.rank == 1 and len(shape) == 2 and shape[0] == shape[1] > 4:  # type: ignore[attr-defined]
+            return [(
+                "W408",
+                f"{self.prefix} reads the square {fmt_shape(shape)} as a sequence of {shape[0]} steps with "
+                f"{shape[1]} channels; for a {shape[0]}x{shape[1]} image with one channel, write "
+                f"`input {shape[0]}x{shape[1]}x1`",
+            )]  # fmt: skip
+        return []
+
 
 class Regularized(Op):
     """An op with an optional L2 kernel regulariser (a field `l2` of the subclass), in Keras and in source."""
