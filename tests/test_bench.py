@@ -107,3 +107,18 @@ def test_check_tunes_the_collector_only_while_it_runs(runner) -> None:
     result = runner.invoke(main, ["check", str(SPECS / "simple.net")])
     assert result.exit_code == 0
     assert gc.get_threshold() == before
+
+
+def test_zoo_counts_code_lines_without_blanks_comments_and_the_docstring(tmp_path: Path) -> None:
+    from bench import zoo
+
+    source = tmp_path / "m.py"
+    source.write_text(
+        'import x\n\n\n@export("a")\ndef f(a,\n      b):\n    """Doc\n\n    string."""\n    # a comment\n\n'
+        "    y = a  # trailing\n    return y\n\n\ndef g():\n    return 1\n"
+    )
+    assert zoo.code_lines(source, "f") == 5  # decorator, two signature lines, two statements
+    assert zoo.code_lines(source, "g") == 2
+    assert zoo.netdsl_lines("resnet50") == (14, 10)
+    function, with_helpers = zoo.keras_lines("resnet50")
+    assert 0 < function < with_helpers  # ResNet50 alone, then with ResNet and the residual blocks
