@@ -117,13 +117,15 @@ def invoke(args: list[str], cwd: Path) -> Result:
 
 
 def no_fitting(monkeypatch: object) -> list[object]:
-    """Replace the fit (only the fit) with a recorder of the data it would have trained on."""
+    """Replace the fit with a recorder of the data it would have trained on (and the model and pipelines
+    it would have built just before the run directory, so that no example imports TensorFlow)."""
     from netdsl.trainer import orchestrate
 
     seen: list[object] = []
 
-    def record(net, run, settings, head, dataset, echo, verbose):
+    def record(net, run, settings, head, dataset, *session_echo_verbose):
         seen.append(dataset)
 
     monkeypatch.setattr(orchestrate, "_fit_and_finish", record)  # type: ignore[attr-defined]
+    monkeypatch.setattr(orchestrate.Session, "build", classmethod(lambda cls, *args: None))  # type: ignore[attr-defined]
     return seen
