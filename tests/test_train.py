@@ -149,6 +149,20 @@ def test_predict_bad_image(trained: tuple[Path, str], runner, tmp_path: Path) ->
     assert result.exit_code == 1 and "error[E501]: no such image" in result.output
 
 
+def test_predict_refuses_a_fifo_or_a_folder_as_an_image(trained: tuple[Path, str], runner, tmp_path: Path) -> None:
+    import os
+
+    from tests.fuzz.sandbox import no_block
+
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "folder.png").mkdir()
+    for name, kind in (("pipe.png", "a FIFO (named pipe)"), ("folder.png", "a directory")):
+        with no_block(120):  # a FIFO opened for reading blocks until a writer comes: never, here
+            result = runner.invoke(main, ["predict", str(trained[0]), str(tmp_path / name)])
+        assert result.exit_code == 1, result.output
+        assert f"error[E501]: cannot read {tmp_path / name}: not a regular file (it is {kind})" in result.output
+
+
 def test_tampered_spec_is_a_clear_error(trained: tuple[Path, str], runner, tmp_path: Path) -> None:
     import shutil
 

@@ -55,13 +55,16 @@ def evaluate(run_dir: str | Path, data: str | None = None, batch: int | None = N
 def _read_images(paths: list[Path], shape: tuple[int, ...]) -> np.ndarray:
     """The image files as one uint8 batch in the input's shape (E501, E503, E509)."""
     from netdsl.data.files import read_image
+    from netdsl.safeio import NotRegularFile
 
     batch = []
     for path in paths:
-        if not path.is_file():
+        if not path.exists():
             raise data_error("E501", f"no such image: {path}", str(path))
         try:
             image = read_image(path, shape)
+        except NotRegularFile as err:  # a directory, a FIFO (which would block), a device
+            raise data_error("E501", f"cannot read {path}: {err.strerror}", str(path)) from None
         except (OSError, ValueError, SyntaxError) as err:
             raise data_error("E503", f"cannot decode {path}: {err}", str(path)) from None
         if len(shape) == 1:
