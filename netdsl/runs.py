@@ -120,7 +120,7 @@ def new_run_dir(spec_name: str, out: str | Path | None, root: str | Path = "runs
     taken). An existing, non-empty directory is never reused: that would overwrite a run."""
     if out is not None:
         path = Path(out)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if _exists(path) and (not path.is_dir() or any(path.iterdir())):
             raise run_error(
                 f"{path} already exists; netdsl never overwrites a run",
                 path,
@@ -137,6 +137,14 @@ def new_run_dir(spec_name: str, out: str | Path | None, root: str | Path = "runs
     raise run_error(f"cannot create a run directory under {root}", root)
 
 
+def _exists(path: Path) -> bool:
+    """Path.exists, except that a path the OS refuses (too long, a NUL byte) is left to mkdir to report."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _make_directory(path: Path, exist_ok: bool) -> bool:
     """mkdir -p; False if `path` exists (and not exist_ok); E508 when it cannot be made (a file in the
     way, such as a file named `runs`, or a read-only place such as /proc)."""
@@ -149,7 +157,7 @@ def _make_directory(path: Path, exist_ok: bool) -> bool:
         err: OSError | ValueError = NotADirectoryError()
     except (OSError, ValueError) as error:  # ValueError: a NUL in the path
         err = error
-    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    blocker = next((p for p in (path, *path.parents) if _exists(p) and not p.is_dir()), None)
     why = f"{blocker} is a file" if blocker is not None else reason(err)
     raise run_error(f"cannot create the run directory {path}: {why}", path, help="choose another --out")
 
@@ -166,7 +174,11 @@ class RunDir:
     def open(cls, path: str | Path) -> RunDir:
         """An existing run; E508 if it is not one."""
         run = cls(path)
-        if not run.path.is_dir():
+        try:
+            is_dir = run.path.is_dir()
+        except (OSError, ValueError) as err:  # a name too long for the OS, a NUL byte
+            raise run_error(f"cannot read {run.path}: {reason(err)}", run.path) from None
+        if not is_dir:
             raise run_error(f"no such run directory: {run.path}", run.path)
         for name in ("spec.net", "config.json"):
             if not (run.path / name).is_file():

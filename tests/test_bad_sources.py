@@ -209,3 +209,28 @@ def test_a_valid_npz_still_reads_exactly(tmp_path: Path) -> None:
     data = load_dataset(str(tmp_path / "ok.npz"), (8, 8, 3))
     assert np.array_equal(data.x_train, x) and np.array_equal(data.y_train, y)
     assert data.classes == ("cat", "dog") and data.x_train.flags.writeable
+
+
+def _patched_central_directory(path: Path, offset: int, value: bytes) -> None:
+    """Overwrite bytes at `offset` of every central-directory entry of the zip at `path`."""
+    data = bytearray(path.read_bytes())
+    start = 0
+    while (start := data.find(b"PK\x01\x02", start)) != -1:
+        data[start + offset : start + offset + len(value)] = value
+        start += 4
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "expected"),
+    [
+        (6, (109).to_bytes(2, "little"), "error[E501]: cannot read"),  # "needs zip version 10.9": NotImplementedError
+        (8, (1).to_bytes(2, "little"), "is encrypted"),  # the encryption flag: RuntimeError from zipfile
+        (10, (99).to_bytes(2, "little"), "error[E504]: cannot read"),  # compression method 99
+    ],
+)
+def test_exotic_zip_headers_found_by_the_data_fuzzer(tmp_path: Path, offset: int, value: bytes, expected: str) -> None:
+    np.savez(tmp_path / "z.npz", x_train=np.zeros((4, 8, 8, 3), np.uint8), y_train=np.arange(4) % 2,
+             x_test=np.zeros((2, 8, 8, 3), np.uint8), y_test=np.arange(2))  # fmt: skip
+    _patched_central_directory(tmp_path / "z.npz", offset, value)
+    assert expected in data_error(str(tmp_path / "z.npz"))

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
+from netdsl.safeio import reason
 
 KERAS_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist", "imdb")
 
@@ -94,7 +95,7 @@ def load_dataset(
     """Read `source` (see the module's docstring). `classes_hint` (from the network's head) picks
     the synthetic data's class count when it is not given; `input_shape` its image size or sequence
     length. `dtype` is the network's input ("int32": token ids), `vocabulary` its embedding's size."""
-    from netdsl.data import files, keras_datasets, sequences, synthetic
+    from netdsl.data import sequences, synthetic
 
     if source is not None and not source.strip():  # '' must not silently mean the default data set
         raise data_error("E501", "the data source is empty", "<data>", help="omit it for the built-in synthetic data")
@@ -105,6 +106,17 @@ def load_dataset(
         return sequences.load_synthetic(options, input_shape, vocabulary, classes_hint)
     if name == "synthetic":
         return synthetic.load(options, input_shape, classes_hint)
+    try:
+        return _load_path(source, input_shape, tokens, vocabulary)
+    except (OSError, ValueError) as err:  # the path itself: too long for the OS, a NUL byte, a loop of links
+        raise data_error("E501", f"cannot read {source}: {reason(err)}", source) from None
+
+
+def _load_path(source: str, input_shape: tuple[int, ...], tokens: bool, vocabulary: int | None) -> Dataset:
+    """A Keras dataset's name, or a path to an .npz file or an image folder."""
+    from netdsl.data import files, keras_datasets
+
+    name = source.partition(":")[0]
     if name in KERAS_DATASETS and not Path(source).exists():
         return keras_datasets.load(name, input_shape, vocabulary)
     path = Path(source).expanduser()

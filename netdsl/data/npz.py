@@ -11,7 +11,9 @@ inflates past what was checked.
 
 from __future__ import annotations
 
+import lzma
 import math
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -25,6 +27,19 @@ MAX_NPZ_BYTES = 4 * 2**30
 """The most an `.npz` file may hold once decompressed (4 GiB; CIFAR-10 is 0.18 GB as uint8, 0.7 GB as
 float32): past it, E504 before any array is allocated. docs/limits.md."""
 MAX_HEADER_BYTES = 10_000  # numpy's own default bound on a .npy header
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    struct.error,
+    EOFError,
+    OSError,
+    ValueError,
+    OverflowError,
+    NotImplementedError,  # a zip "version" or compression method Python lacks
+    RuntimeError,  # an encrypted member
+)
+"""What zipfile raises for a damaged or exotic archive, from its central directory to a member's last byte."""
 
 
 def _size(count: int) -> str:
@@ -38,7 +53,7 @@ def _header(stream: object, name: str, where: str) -> tuple[tuple[int, ...], boo
         if version == (1, 0):
             return np.lib.format.read_array_header_1_0(stream, max_header_size=MAX_HEADER_BYTES)
         return np.lib.format.read_array_header_2_0(stream, max_header_size=MAX_HEADER_BYTES)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+    except (*ZIP_ERRORS, SyntaxError, TypeError, KeyError) as err:
         raise data_error("E504", f"{name} is not a valid .npy array ({reason(err)})", where) from None
 
 
@@ -52,7 +67,7 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
     with stream:
         try:
             archive = zipfile.ZipFile(stream)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        except ZIP_ERRORS as err:
             hint = "save it with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)"
             is_npy = stream.seek(0) == 0 and stream.read(6) == b"\x93NUMPY"
             what = "a single .npy array, not an .npz archive" if is_npy else f"not an .npz archive ({reason(err)})"
@@ -69,7 +84,7 @@ def _read_members(archive: zipfile.ZipFile, path: Path) -> dict[str, np.ndarray]
         name = info.filename.removesuffix(".npy")
         try:
             member = archive.open(info)
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, ValueError) as err:
+        except ZIP_ERRORS as err:
             raise data_error("E504", f"cannot read {name} in {path.name}: {reason(err)}", where) from None
         with member:
             shape, fortran, dtype = _header(member, name, where)
@@ -114,7 +129,7 @@ def _read_body(
                 break
             done += count
         extra = member.read(1)  # type: ignore[attr-defined]  # one byte past (never the maybe huge rest); checks the CRC
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as err:  # a CRC or inflate error
+    except ZIP_ERRORS as err:  # a CRC or inflate error
         raise data_error("E504", f"cannot read {name}: {reason(err)}", where) from None
     if done != len(buffer):
         raise data_error("E504", f"{name} is truncated: {done:,} of {len(buffer):,} bytes", where)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from tests.fuzz.test_fuzz_cli import no_hang
 WALL_SECONDS = 120  # a blocked open() uses no CPU: only a wall-clock alarm catches it
 SPEC = "input 8x8x3\nconv 4 k3 relu\ngap\ndense 2 softmax\ntrain epochs=1 batch=8\n"
 HOSTILE = "h\x1b[2J\u202e\x9b"
+CODED = re.compile(r"error\[E\d{3}\]|^error: cannot write ", re.M)
 
 
 @contextmanager
@@ -112,6 +114,8 @@ def invoke(args: list[str], cwd: Path) -> Result:
         raise AssertionError(f"crashed: {shown}") from result.exception
     assert result.exit_code in (0, 1, 2), shown
     assert "Traceback" not in result.output, shown
+    if result.exit_code == 1:  # a coded diagnostic, not the CLI's last-resort "error: <OSError>"
+        assert CODED.search(result.output), shown
     assert "\x1b[2J" not in result.output and "\u202e" not in result.output, shown  # escaped, never raw
     return result
 
