@@ -123,12 +123,13 @@ def invoke(args: list[str], cwd: Path) -> Result:
 def no_fitting(monkeypatch: object) -> list[object]:
     """Replace the fit with a recorder of the data it would have trained on (and the model and pipelines
     it would have built just before the run directory, so that no example imports TensorFlow)."""
+    from netdsl.data import Dataset
     from netdsl.trainer import orchestrate
 
     seen: list[object] = []
 
-    def record(net, run, settings, head, dataset, *session_echo_verbose):
-        seen.append(dataset)
+    def record(*args: object, **kwargs: object) -> None:  # whatever else the fit takes, it takes the Dataset
+        seen.extend(a for a in (*args, *kwargs.values()) if isinstance(a, Dataset))
 
     monkeypatch.setattr(orchestrate, "_fit_and_finish", record)  # type: ignore[attr-defined]
     monkeypatch.setattr(orchestrate.Session, "build", classmethod(lambda cls, *args: None))  # type: ignore[attr-defined]

@@ -30,9 +30,36 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
 )
-JUNK = ["", " ", "x", "1.5", "1e3", "0x10", "٣", "--", "-1", "9" * 50, "nan", "inf", "1,5", "\x00", HOSTILE, "é" * 300, "a" * 5000]
+JUNK = [
+    "",
+    " ",
+    "x",
+    "1.5",
+    "1e3",
+    "0x10",
+    "٣",
+    "--",
+    "-1",
+    "9" * 50,
+    "nan",
+    "inf",
+    "1,5",
+    "\x00",
+    HOSTILE,
+    "é" * 300,
+    "a" * 5000,
+]
 PATHS = ["spec", "bad_spec", "hostile_spec", "text", "npz", "npy_as_npz", "image", "dir", "fifo", "run"]
-ELSEWHERE = ["a" * 5000, "missing.net", "folder/a/0.png/x", "s.net/x", "/proc/netdsl-x", "/dev/null", "/dev/zero", f"{HOSTILE}/o"]
+ELSEWHERE = [
+    "a" * 5000,
+    "missing.net",
+    "folder/a/0.png/x",
+    "s.net/x",
+    "/proc/netdsl-x",
+    "/dev/null",
+    "/dev/zero",
+    f"{HOSTILE}/o",
+]
 DATA = [
     "synthetic:count=24,classes=2,size=8x8x3", "synthetic:count=9999999999", "synthetic:seed=-1", "synthetic:size=4x4x3",
     "synthetic:count=24,classes=2,size=8x8x3,seed=3", "synthetic:bogus=1", "synthetic:classes=2,count=x",
