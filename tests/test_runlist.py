@@ -32,6 +32,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         result = CliRunner().invoke(main, ["train", str(root / f"{name}.net"), "--data", DATA, "--out",
                                            str(root / "runs" / name), "-q"])  # fmt: skip
         assert result.exit_code == 0, result.output
+        (root / f"train-{name}.log").write_text(result.output)
     runs = root / "runs"
     shutil.copytree(runs / "tiny", runs / "old")
     config = json.loads((runs / "old" / "config.json").read_text())
@@ -96,3 +97,9 @@ def test_bad_usage(folder: Path, runner, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(main, ["runs"])
     assert result.exit_code == 0 and result.output.startswith("no runs yet")
+
+
+def test_train_prints_the_spec_id_it_records(folder: Path) -> None:
+    identity = json.loads((folder / "runs" / "tiny" / "config.json").read_text())["spec_id"]
+    assert identity == netdsl.spec_id(folder / "tiny.net")
+    assert (folder / "train-tiny.log").read_text().count(f" Spec id: {identity}\n") == 1

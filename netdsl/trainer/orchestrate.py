@@ -168,7 +168,7 @@ def _prepare(settings: Settings, echo: Echo) -> tuple[Network, Head, Dataset]:
 
     net = resolve(settings.net)
     report = analyze(net)
-    echo(summary_table(report))
+    echo(summary_table(report, spec_id=spec_id(net)))  # the id `netdsl runs --spec-id` finds this run by
     head = find_head(net, report)
     check_options(net, head, settings.config)
     dataset = prepare_data(settings.data, net, head, settings.config, settings.seed, settings.max_images)
