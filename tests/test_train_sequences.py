@@ -304,3 +304,32 @@ def test_a_sigmoid_mask_head_trains_with_binary_cross_entropy_per_pixel(tmp_path
     result = netdsl.train(spec, str(tmp_path / "seg.npz"), out=tmp_path / "run", epochs=5, **QUIET)
     background = 1 - y.mean()  # about 0.88: a mask of all background scores that much
     assert result.metrics["test_accuracy"] >= 0.97 > background, result.metrics
+
+
+def test_the_readme_data_snippet_makes_files_that_netdsl_reads(tmp_path: Path, monkeypatch) -> None:
+    """README.md's `make_data.py` runs as written, and its files fit the zoo text CNN and specs/unet.net."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("save this as `make_data.py`", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    subprocess.run([sys.executable, "-c", snippet], check=True, timeout=120, env={"PYTHONPATH": str(ROOT)})
+    tokens = load_dataset("tokens.npz", (200,), dtype="int32")
+    assert tokens.x_train.shape == (6000, 200) and tokens.x_train.dtype == np.int32 and tokens.x_train.max() < 20_000
+    masks = load_dataset("masks.npz", (128, 128, 1))
+    assert masks.x_train.shape == (400, 128, 128, 1) and masks.y_train.shape == (400, 128, 128)
+    assert 0.05 < masks.y_train.mean() < 0.2
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("synthetic-seq:classes=21", "needs 2 to 20 classes and 2 sequences per class"),
+        ("synthetic-seq:count=3", "got classes=2, count=3"),
+        ("synthetic-seq:count=2000000", "to 1,000,000 sequences"),
+        ("synthetic-seq:length=9", "synthetic-seq: unknown option 'length=9'"),
+        ("synthetic-seq:count=x", "synthetic-seq: bad option value"),
+        ("synthetic-seq:seed=-1", "seed=-1 is out of bounds"),
+    ],
+)
+def test_synthetic_sequence_options_out_of_bounds_are_e501(source: str, message: str) -> None:
+    err = error_of(lambda: load_dataset(source, (40,), dtype="int32", vocabulary=500))
+    assert "E501" in str(err) and message in str(err)
