@@ -132,7 +132,9 @@ def fmt(files: tuple[Path, ...], check: bool) -> None:
             say(f"would reformat {path}")
             continue
         try:
-            write_text(path, formatted)
+            mode = path.stat().st_mode
+            write_text(path, formatted)  # atomic: a new file renamed over the old one
+            path.chmod(mode)  # ... which keeps the old one's permissions
         except OSError as err:
             say(f"error: cannot write {path}: {err.strerror or err}", err=True)
             failed = True

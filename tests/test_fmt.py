@@ -101,6 +101,8 @@ def test_the_command(runner, tmp_path: Path) -> None:
     messy, tidy = tmp_path / "messy.net", tmp_path / "tidy.net"
     messy.write_text(MESSY)
     tidy.write_text(CANONICAL)
+    messy.chmod(0o640)
+    mode = 0o640
     result = runner.invoke(main, ["fmt", "--check", str(messy), str(tidy)])
     assert result.exit_code == 1
     assert result.output == f"would reformat {messy}\n"
@@ -108,6 +110,7 @@ def test_the_command(runner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["fmt", str(messy), str(tidy)])
     assert result.exit_code == 0 and result.output == f"reformatted {messy}\n"
     assert messy.read_text() == CANONICAL
+    assert messy.stat().st_mode & 0o777 == mode
     assert runner.invoke(main, ["fmt", "--check", str(messy), str(tidy)]).exit_code == 0
 
 
