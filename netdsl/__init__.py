@@ -17,7 +17,14 @@ from netdsl import draw as _draw_module
 from netdsl import layers as _layers  # noqa: F401  (registers the layer kinds)
 from netdsl import transfer
 from netdsl.analysis import LayerReport, Report
-from netdsl.arguments import checked_network, path_argument, paths_argument, text_argument, whole_argument
+from netdsl.arguments import (
+    checked_network,
+    path_argument,
+    paths_argument,
+    text_argument,
+    train_options,
+    whole_argument,
+)  # fmt: skip
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Budget, Network
 from netdsl.spec import SpecLike, as_network, load, parse
@@ -156,7 +163,7 @@ def train(spec: SpecLike | None = None, data: str | None = None, budgets: Sequen
         check_budgets(spec, budgets)
     from netdsl.trainer import train as _train
 
-    return _train(spec, text_argument(data, "train", "data", optional=True), **options)
+    return _train(spec, text_argument(data, "train", "data", optional=True), **train_options(options))
 
 
 def list_runs(folder: str | Path = "runs", spec_id: str | None = None) -> list[Any]:

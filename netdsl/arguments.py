@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,27 @@ def whole_argument(value: object, function: str, name: str, minimum: int = 1) ->
             [Diagnostic("E201", f"{name} must be at least {minimum}, got {value}")], Source("", f"netdsl.{function}")
         )
     return value
+
+
+def train_options(options: dict[str, Any]) -> dict[str, Any]:
+    """`netdsl.train`'s keyword arguments with the types Python cannot leave to the training
+    configuration's own validation (which makes E201s of the rest): paths, counts, callbacks."""
+    checked = dict(options)
+    for name in ("out", "resume"):
+        if checked.get(name) is not None:
+            checked[name] = path_argument(checked[name], "train", name)
+    if checked.get("max_images") is not None:
+        checked["max_images"] = whole_argument(checked["max_images"], "train", "max_images")
+    if "echo" in checked and not callable(checked["echo"]):
+        raise TypeError(f"netdsl.train: echo must be a function taking a line of text, got {_kind(checked['echo'])}")
+    verbose = checked.get("verbose")
+    if verbose is not None and (not isinstance(verbose, int) or isinstance(verbose, bool) or verbose not in (0, 1, 2)):
+        raise TypeError(f"netdsl.train: verbose must be None, 0, 1 or 2 (Keras's progress), got {_kind(verbose)}")
+    if checked.get("augment") is not None and not isinstance(checked["augment"], Mapping):
+        raise TypeError(
+            f"netdsl.train: augment must be a dict such as {{'flip': True}}, got {_kind(checked['augment'])}"
+        )
+    return checked
 
 
 def _kind(value: object) -> str:

@@ -155,3 +155,30 @@ def test_one_path_or_many() -> None:
 
     assert paths_argument("a.png", "predict") == [Path("a.png")]
     assert paths_argument((Path("a.png"), b"b.png"), "predict") == [Path("a.png"), Path("b.png")]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"out": 3}, "netdsl.train: out must be a path (str or pathlib.Path), got int 3"),
+        ({"resume": 3}, "netdsl.train: resume must be a path"),
+        ({"max_images": "x"}, "netdsl.train: max_images must be an int, got str"),
+        ({"augment": [1]}, "netdsl.train: augment must be a dict such as {'flip': True}, got list [1]"),
+        ({"verbose": "x"}, "netdsl.train: verbose must be None, 0, 1 or 2 (Keras's progress), got str"),
+        ({"verbose": 7}, "got int 7"),
+        ({"echo": None}, "netdsl.train: echo must be a function taking a line of text, got None"),
+    ],
+)
+def test_train_options_of_the_wrong_type(tmp_path: Path, options: dict, message: str) -> None:
+    """Found by trying: each of these was a raw TypeError from deep inside (or, for verbose, trained anyway)."""
+    with pytest.raises(TypeError) as info:
+        netdsl.train(TEXT, "synthetic:count=24,classes=2", **{"out": tmp_path / "run", **options})
+    assert message in str(info.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_option_values_are_netdsl_errors(tmp_path: Path) -> None:
+    with pytest.raises(netdsl.NetdslError, match=r"error\[E201\]: max_images must be at least 1, got 0"):
+        netdsl.train(TEXT, "synthetic:count=24,classes=2", out=tmp_path / "run", max_images=0)
+    with pytest.raises(netdsl.NetdslError, match=r"error\[E201\]: train: lr should be a finite number, got nan"):
+        netdsl.train(TEXT, "synthetic:count=24,classes=2", out=tmp_path / "run", lr=float("nan"))
