@@ -18,6 +18,7 @@ from netdsl import layers as _layers  # noqa: F401  (registers the layer kinds)
 from netdsl import transfer
 from netdsl.analysis import LayerReport, Report
 from netdsl.arguments import (
+    budgets_argument,
     checked_network,
     path_argument,
     paths_argument,
@@ -89,6 +90,7 @@ def check_budgets(
     raises NetdslError (E701 for each one not met, E702 for one not understood)."""
     from netdsl.budgets import BudgetError, enforce, parse_budget
 
+    budgets = budgets_argument(budgets, "check_budgets")
     net = as_network(spec, input_shape)
     source = Source(net.source, net.file or "<string>")
     extra = []
@@ -115,7 +117,7 @@ def format(text: str) -> str:
     it does not parse). Idempotent, and the result parses to the same statements."""
     from netdsl.fmt import format_text
 
-    return format_text(text)
+    return format_text(text_argument(text, "format"))
 
 
 def spec_id(spec: SpecLike, input_shape: tuple[int, ...] | None = None) -> str:
@@ -171,7 +173,9 @@ def list_runs(folder: str | Path = "runs", spec_id: str | None = None) -> list[A
     epochs, test accuracy, time), only those of one architecture when `spec_id` (or its first digits) is given."""
     from netdsl.runlist import list_runs as _list_runs
 
-    return _list_runs(folder, spec_id)
+    return _list_runs(
+        path_argument(folder, "list_runs", "folder"), text_argument(spec_id, "list_runs", "spec_id", True)
+    )
 
 
 def evaluate(run_dir: str | Path, data: str | None = None) -> dict:

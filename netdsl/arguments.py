@@ -122,6 +122,20 @@ def whole_argument(value: object, function: str, name: str, minimum: int = 1) ->
     return value
 
 
+def budgets_argument(value: object, function: str) -> list[Any]:
+    """A list (or tuple) of budgets, each a str such as "params < 1M" or a Budget; else TypeError."""
+    from netdsl.ir import Budget
+
+    if isinstance(value, (list, tuple)) and all(isinstance(b, (str, Budget)) for b in value):
+        return list(value)
+    shown = _kind(value) if not isinstance(value, (list, tuple)) else f"{type(value).__name__} holding {_kinds(value)}"
+    raise TypeError(f"netdsl.{function}: budgets must be a list such as ['params < 1M'], got {shown}")
+
+
+def _kinds(values: Iterable[object]) -> str:
+    return ", ".join(sorted({type(v).__name__ for v in values}))
+
+
 def train_options(options: dict[str, Any]) -> dict[str, Any]:
     """`netdsl.train`'s keyword arguments with the types Python cannot leave to the training
     configuration's own validation (which makes E201s of the rest): paths, counts, callbacks."""

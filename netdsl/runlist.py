@@ -95,7 +95,11 @@ def list_runs(root: str | Path = "runs", spec: str | None = None) -> list[RunSum
     """The runs in `root` (itself a run, or a folder of runs), oldest first; only those whose spec id
     starts with `spec` when given."""
     root = Path(root)
-    if not root.is_dir():
+    try:
+        is_dir = root.is_dir()
+    except (OSError, ValueError) as err:  # a name too long for the OS, a NUL byte
+        raise run_error(f"cannot read {root}: {reason(err)}", root) from None
+    if not is_dir:
         raise run_error(f"no such folder: {root}", root, help="give the folder that holds the run directories")
     candidates = [root] if (root / "config.json").is_file() else sorted(p for p in root.iterdir() if p.is_dir())
     out = []

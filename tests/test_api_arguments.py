@@ -182,3 +182,27 @@ def test_train_option_values_are_netdsl_errors(tmp_path: Path) -> None:
         netdsl.train(TEXT, "synthetic:count=24,classes=2", out=tmp_path / "run", max_images=0)
     with pytest.raises(netdsl.NetdslError, match=r"error\[E201\]: train: lr should be a finite number, got nan"):
         netdsl.train(TEXT, "synthetic:count=24,classes=2", out=tmp_path / "run", lr=float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [  # found by tests/fuzz/test_fuzz_api.py
+        (
+            lambda: netdsl.train(TEXT, None, Path("x")),
+            "netdsl.check_budgets: budgets must be a list such as ['params < 1M'], got PosixPath",
+        ),
+        (lambda: netdsl.check_budgets(TEXT, "params < 1M"), "budgets must be a list such as ['params < 1M'], got str"),
+        (lambda: netdsl.check_budgets(TEXT, [3]), "got list holding int"),
+        (lambda: netdsl.format(None), "netdsl.format: text must be a str, got None"),
+        (lambda: netdsl.list_runs(3), "netdsl.list_runs: folder must be a path"),
+    ],
+)
+def test_newer_public_functions_check_their_arguments(call, message: str) -> None:
+    with pytest.raises(TypeError) as info:
+        call()
+    assert message in str(info.value)
+
+
+def test_a_run_folder_name_too_long_for_the_os() -> None:
+    with pytest.raises(netdsl.NetdslError, match=r"error\[E508\]: cannot read a+: File name too long"):
+        netdsl.list_runs("a" * 5000)
