@@ -3,8 +3,7 @@
 head.py (which loss the network's last layers ask for), config.py (options and phases), optimize.py
 (optimizer, schedule, loss), backends.py (the per-backend table: logs, seeding, input pipeline),
 pipeline.py (scaling and augmentation), callbacks.py (the per-epoch recorder), fit.py (the fit loops),
-curves.py (curves.png),
-orchestrate.py (`train`), inference.py (`load_run`, `evaluate`, `predict`).
+curves.py (curves.png), orchestrate.py (`train`), inference.py (`load_run`, `evaluate`, `predict`).
 
 TensorFlow is imported only when a function trains or loads a model.
 """
