@@ -18,6 +18,7 @@ from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Network, Span
 from netdsl.layers.base import GraphBase, Op, ReceptiveField, Shape, ShapeError, fmt_shape
 from netdsl.layers.pretrained import Application
+from netdsl.quick import construct, paused_gc
 
 MAX_KERAS_LAYERS = 500_000
 """Most Keras layers one analysis records: each row costs about 1.5 KB, so memory stays under ~1 GB."""
@@ -267,7 +268,8 @@ def _row(
     field: ReceptiveField | None, inputs: tuple[str, ...], span: Span | None, source: str, statement: int | None = None,
     blocks: tuple[str, ...] = (),
 ) -> LayerReport:  # fmt: skip
-    return LayerReport.model_construct(
+    return construct(  # trusted values: no validation (netdsl.quick)
+        LayerReport,
         name=name,
         type=type_,
         output_shape=(None, *shape),
@@ -349,6 +351,11 @@ def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -
     (freezing; by default all do). The spec's own freezing and its `phase` lines are policy, applied
     by `netdsl.transfer.analyze` (what `netdsl.analyze` is), which also resolves `pretrained run=`.
     """
+    with paused_gc():  # hundreds of thousands of rows, no cycles (netdsl.quick)
+        return _analyze(net, trainable)
+
+
+def _analyze(net: Network, trainable: Callable[[int, str], bool] | None) -> Report:
     source = Source(net.source, net.file or "<string>")
     if net.input_shape is None:
         raise NetdslError(

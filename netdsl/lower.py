@@ -42,6 +42,9 @@ from netdsl.names import BAD, Scopes, evaluate, names_ahead
 MAX_LAYERS = 250_000
 """Most statements a program may expand to. The analyzer is linear (about 20 us and 1.5 KB per
 Keras layer), so this keeps `netdsl check` within seconds and a few hundred MB; docs/limits.md."""
+MAX_ARGUMENTS = 10_000
+"""Most arguments one statement may take (`dense 8 relu relu ...`): far more than any real layer needs, and
+a 2 MB one-line spec is answered in a second instead of building half a million activations."""
 MAX_ERRORS = 50
 """Errors reported per file: enough to act on, and a bound on the work a hostile spec can cause."""
 MAX_DEPTH = 100
@@ -135,6 +138,7 @@ class _Lowering(GraphStatements, BudgetStatements):
         self.augment: dict[str, Any] = {}
         self.phases: list[PhaseConfig] = []
         self.cache: dict[tuple, Layer | None] = {}
+        self.twins: dict[tuple, Layer] = {}  # statement text -> its node, for equal statements elsewhere
         self.statements = 0  # statements expanded so far, layers and directives
 
     def error(self, code: str, message: str, span: Span | None, help: str | None = None) -> None:
@@ -157,6 +161,10 @@ class _Lowering(GraphStatements, BudgetStatements):
         self, word: str, syntax: Syntax, fields: Sequence[str], args: Sequence[Argument], env: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Span]] | None:
         """Arguments -> {field: value}, by the syntax's declarations; None after an error."""
+        if len(args) > MAX_ARGUMENTS:
+            self.error("E207", f"{word} has {len(args):,} arguments; netdsl reads at most {MAX_ARGUMENTS:,} per statement",
+                       args[MAX_ARGUMENTS].span, help="see docs/limits.md")  # fmt: skip
+            return None
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         positional = list(syntax.positional)
@@ -330,7 +338,14 @@ class _Lowering(GraphStatements, BudgetStatements):
         key = (id(cmd), used)
         if key in self.cache:  # the same statement with the same variables: reuse the frozen node
             return self.cache[key]
-        layer = self.layer(cls, cmd, env)
+        # The same text elsewhere (a flat spec repeats its lines): the node of its first occurrence, moved
+        # to this statement's span. Only nodes that lowered without error are shared, so each mistake is
+        # still reported where it is written.
+        same = (cmd.word, tuple((a.key, a.op, a.value, a.quoted) for a in cmd.args), used)
+        twin = self.twins.get(same)
+        layer = twin.model_copy(update={"span": cmd.span}) if twin is not None else self.layer(cls, cmd, env)
+        if twin is None and layer is not None:
+            self.twins[same] = layer
         self.cache[key] = layer
         return layer
 

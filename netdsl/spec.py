@@ -15,6 +15,7 @@ from netdsl.arguments import checked_network, path_argument, shape_argument, tex
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Network, Span
 from netdsl.lower import lower
+from netdsl.quick import paused_gc
 from netdsl.safeio import read_bytes
 from netdsl.syntax import MAX_SOURCE_BYTES, SyntaxErrors, parse_surface
 
@@ -29,16 +30,17 @@ def parse(text: str, name: str = "model", file: str | None = None) -> Network:
     text_argument(name, "parse", "name")
     text_argument(file, "parse", "file", optional=True)
     source = Source(text, file or "<string>")
-    try:
-        statements = parse_surface(source)
-    except SyntaxErrors as err:
-        if err.recovered is not None:  # check the statements around the syntax errors too: all mistakes at once
-            try:
-                lower(err.recovered, source)
-            except NetdslError as more:
-                err.diagnostics.extend(more.diagnostics)
-        raise
-    return trust(lower(statements, source, name=name).model_copy(update={"file": file, "source": text}))
+    with paused_gc():  # a large spec is many small objects and no cycles (netdsl.quick)
+        try:
+            statements = parse_surface(source)
+        except SyntaxErrors as err:
+            if err.recovered is not None:  # check the statements around the syntax errors too: all mistakes at once
+                try:
+                    lower(err.recovered, source)
+                except NetdslError as more:
+                    err.diagnostics.extend(more.diagnostics)
+            raise
+        return trust(lower(statements, source, name=name).model_copy(update={"file": file, "source": text}))
 
 
 def load(path: str | Path) -> Network:

@@ -16,6 +16,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.lexer import PatternStr
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source, did_you_mean
+from netdsl.fastparse import Fallback, parse_fast
 from netdsl.ir import Argument, Command, Define, Expr, Param, Repeat, Span, Statement
 
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
@@ -23,6 +24,9 @@ MAX_SOURCE_BYTES = 4 * 1024 * 1024
 MAX_TOKENS = 500_000
 """Most tokens (words, numbers, symbols, line breaks) a spec may hold: Lark's LALR parser and the
 transformer take ~40 us of CPU per token here, so parsing stays under ~20 s; docs/limits.md."""
+MAX_STATEMENT_TOKENS = 20_000
+"""Most tokens between two `;`, line breaks or brackets: a statement takes at most 10,000 arguments
+(netdsl.lower.MAX_ARGUMENTS), and a 2 MB one-line spec is refused before it is parsed."""
 MAX_DIGITS = 40
 """Longest whole number (in a number, a shape or `k3`-style option): sizes past 2**63 are refused by the
 analyzer anyway, and Python will not even convert integers of over 4,300 digits."""
@@ -314,9 +318,16 @@ def check_size(source: Source) -> None:
                         f"{MAX_SOURCE_BYTES // 2**20} MB", Span(line=1, column=1), help="see docs/limits.md")],
             source,
         )  # fmt: skip
-    tokens = 0
+    tokens = run = 0  # run: tokens since the last `;` or line break, about one statement's arguments
     for match in _TOKEN.finditer(source.text):
         tokens += match.group().startswith("#") is False
+        run = 0 if match.group() in (";", "[", "|", "]") or match.group()[0] in "\r\n" else run + 1
+        if run > MAX_STATEMENT_TOKENS:
+            raise NetdslError(
+                [Diagnostic("E207", f"a statement of more than {MAX_STATEMENT_TOKENS:,} words, numbers and symbols",
+                            _position(source.text, match.start()), help="see docs/limits.md")],
+                source,
+            )  # fmt: skip
         digits = _WHOLE_NUMBER.search(match.group()) if len(match.group()) > MAX_DIGITS else None
         if digits and _INTEGRAL.fullmatch(match.group()):
             raise NetdslError(
@@ -333,9 +344,8 @@ def check_size(source: Source) -> None:
 
 
 MAX_SYNTAX_ERRORS = 10
-"""Syntax errors reported per file; recovery re-parses once per error, so it is bounded too."""
-RECOVERY_CHARS = 200_000
-"""Above this size only the first syntax error is reported (each recovery step re-parses the file)."""
+"""Syntax errors reported per file; recovery re-parses once per error (quickly: see `_probe`), so it is
+bounded too."""
 
 
 def _past_comment_or_string(text: str, i: int) -> int:
@@ -397,32 +407,72 @@ class SyntaxErrors(NetdslError):
     recovered: list[Statement] | None = None
 
 
+def _probe(text: str, failure: Fallback) -> UnexpectedInput | None:
+    """Lark's error for the statement the fast parser stopped in, from that statement alone: the text before
+    it becomes the line breaks and spaces that keep every line and column, and the text after it is cut after
+    the end of the line. Only an error at the very token the fast parser stopped at is trusted; otherwise
+    (None) the whole text is given to Lark. This keeps error recovery linear in the spec's size."""
+    start = failure.start
+    if failure.pos < start:
+        start = text.rfind("\n", 0, failure.pos) + 1
+    line_start = text.rfind("\n", 0, start) + 1
+    prefix = "\n" * text.count("\n", 0, start) + " " * (start - line_start)
+    cut = failure.pos
+    while True:  # to the end of the line (a `\` at its end continues it)
+        cut = text.find("\n", cut)
+        if cut < 0 or not text[:cut].rstrip("\r").endswith("\\"):
+            break
+        cut += 1
+    body = text[start:] if cut < 0 else text[start : cut + 1]  # with the line break (a `\r\n` stays whole)
+    try:
+        parser().parse(prefix + body)
+    except UnexpectedEOF:
+        return None
+    except UnexpectedInput as err:
+        if getattr(err, "token", None) is not None and getattr(err.token, "type", "") == "$END":
+            return None
+        line_offset = text.rfind("\n", 0, failure.pos) + 1
+        if (err.line, err.column) != (text.count("\n", 0, failure.pos) + 1, failure.pos - line_offset + 1):
+            return None
+        err.pos_in_stream = failure.pos  # in the real text's offsets
+        return err
+    return None
+
+
 def parse_surface(source: Source) -> list[Statement]:
     """Parse a spec's text into surface statements, or raise NetdslError with every syntax error.
 
-    After an error the statement holding it is blanked out (line breaks kept, so positions stay
-    true) and the text is parsed again: each independent error is reported once, and a misspelt
-    `repeat [` does not cascade into an error at its `]`.
+    The fast parser (netdsl/fastparse.py) reads specs without errors; at a syntax error Lark, the
+    grammar's own parser, says what was expected. After an error the statement holding it is blanked
+    out (line breaks kept, so positions stay true) and the text is parsed again: each independent error
+    is reported once, and a misspelt `repeat [` does not cascade into an error at its `]`.
     """
     check_size(source)
     diagnostics: list[Diagnostic] = []
-    text, tree = source.text, None
+    text, statements = source.text, None
     while True:
         try:
-            tree = parser().parse(text)
+            statements = parse_fast(text)
             break
-        except (UnexpectedInput, UnexpectedEOF) as err:
-            diagnostics.append(_syntax_error(err, source))
-            pos = getattr(err, "pos_in_stream", None)
-            if isinstance(err, UnexpectedEOF) or pos is None or getattr(err, "token", None) == "":
+        except Fallback as failure:
+            err = _probe(text, failure)
+        if err is None:
+            try:
+                statements = ToSurface().transform(parser().parse(text))
                 break
-            if len(diagnostics) >= MAX_SYNTAX_ERRORS or len(text) > RECOVERY_CHARS:
-                break
-            start, end = statement_around(text, pos)
-            blanked = text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
-            if blanked == text:
-                break
-            text = blanked
+            except (UnexpectedInput, UnexpectedEOF) as full:
+                err = full
+        diagnostics.append(_syntax_error(err, source))
+        pos = getattr(err, "pos_in_stream", None)
+        if isinstance(err, UnexpectedEOF) or pos is None or getattr(err, "token", None) == "":
+            break
+        if len(diagnostics) >= MAX_SYNTAX_ERRORS:
+            break
+        start, end = statement_around(text, pos)
+        blanked = text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
+        if blanked == text:
+            break
+        text = blanked
     if diagnostics:
-        raise SyntaxErrors(diagnostics, source, ToSurface().transform(tree) if tree is not None else None)
-    return ToSurface().transform(tree)
+        raise SyntaxErrors(diagnostics, source, statements)
+    return statements  # type: ignore[return-value]
