@@ -7,7 +7,8 @@ checks both on every spec, doc example and thousands of generated programs. On a
 expect it raises `Fallback`, and `parse_surface` asks Lark, whose messages say what was expected. So
 the grammar file stays the language's definition and the source of every syntax error.
 
-Keywords (`repeat`, `def`, `for`, `in`, `as`) are words where Lark's contextual lexer would not accept
+A spec with an `assert` line (budgets, whose comparisons and limits are terminals of their own) is left
+to Lark whole. Keywords (`repeat`, `def`, `for`, `in`, `as`) are words where Lark's contextual lexer would not accept
 the keyword, as in Lark: `conv repeat` is a layer with the argument 'repeat'.
 """
 
@@ -150,6 +151,8 @@ class _Parser:
             return self.repeat()
         if tok.text == "def":
             return self.define()
+        if tok.text == "assert":  # `assert params < 2M` has terminals of its own (`<=`, `2M`): Lark reads it
+            raise self.fail()
         return self.command()
 
     def block(self) -> tuple[tuple[Statement, ...], Token]:
