@@ -333,6 +333,25 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
     ]
 
 
+def test_resuming_an_early_stopped_run_refuses_a_fifo_as_its_best_weights(tmp_path: Path) -> None:
+    """state.json says the phase stopped early, so its best weights are read: a FIFO there is E508, not a hang."""
+    import keras
+
+    from netdsl.diagnostics import NetdslError
+    from netdsl.runs import RunDir
+    from netdsl.trainer.config import Phase
+    from netdsl.trainer.fit import fit_phase
+    from netdsl.trainer.head import Head
+    from tests.fuzz.sandbox import no_block
+
+    os.mkfifo(tmp_path / "best.weights.h5")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    state = {"epoch": 2, "phase": 1, "best": 0.5, "wait": 2, "stopped_early": True, "checkpoint": None}
+    with no_block(120), pytest.raises(NetdslError, match=r"best.weights.h5: not a regular file \(it is a FIFO"):
+        fit_phase(model, RunDir(tmp_path), [], Phase(1, 5, "sgd", 0.1, patience=2), Head(2, "softmax", None),
+                  None, None, 1, first_epoch=0, state=state, verbose=0)  # fmt: skip
+
+
 # ---------------------------------------------------------------- faults: SIGKILL, then --resume
 
 

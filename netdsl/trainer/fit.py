@@ -62,7 +62,7 @@ def fit_phase(
         raise Diverged(f"the loss became NaN at epoch {epoch}, batch {batch}")
     if recorder.stopped_early or state.get("stopped_early"):
         if (run.path / "best.weights.h5").exists():
-            model.load_weights(str(run.path / "best.weights.h5"))
+            model.load_weights(str(run.regular(run.path / "best.weights.h5")))  # a FIFO would block h5py
         return "early_stopping"
     return "completed"
 
