@@ -8,6 +8,7 @@ unique in the network), so here a graph only binds and looks them up.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -62,6 +63,13 @@ class MultiplyOp(ElementwiseOp):
     keras_class: ClassVar[str] = "Multiply"
     prefix: ClassVar[str] = "multiply"
     word: ClassVar[str] = "mul"
+
+    def warnings(self, *inputs: Shape) -> list[tuple[str, str]]:
+        """A per-channel gate, (1, 1, C) on an (H, W, C) map, is squeeze-and-excite: the broadcast is the point."""
+        full = max(inputs, key=math.prod)
+        if all(shape == full or shape == (*(1,) * (len(full) - 1), full[-1]) for shape in inputs):
+            return []
+        return super().warnings(*inputs)
 
 
 @dataclass(frozen=True)

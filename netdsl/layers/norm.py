@@ -20,6 +20,7 @@ from netdsl.layers.base import (
     Tensor,
     Weight,
     check_window,
+    fmt_shape,
     rank_of,
 )
 
@@ -78,27 +79,46 @@ class BatchNorm(Layer):
 @dataclass(frozen=True)
 class DropoutOp(Op):
     rate: float
+    noise_shape: tuple[int, ...] | None = None  # batch axis excluded; Keras's has None first
     keras_class: ClassVar[str] = "Dropout"
     prefix: ClassVar[str] = "dropout"
 
     def output_shape(self, *inputs: Shape) -> Shape:
+        noise = self.noise_shape
+        if noise is not None and (
+            len(noise) != len(inputs[0]) or any(n not in (1, m) for n, m in zip(noise, inputs[0]))
+        ):
+            raise ShapeError(
+                "E320", f"dropout noise_shape {'x'.join(map(str, noise))} does not fit the input {fmt_shape(inputs[0])}",
+                help="give one size per axis (batch excluded), each 1 (shared) or the input's size",
+            )  # fmt: skip
         return inputs[0]
 
     def keras_args(self) -> dict[str, Any]:
-        return {"rate": self.rate}
+        if self.noise_shape is None:
+            return {"rate": self.rate}
+        return {"rate": self.rate, "noise_shape": (None, *self.noise_shape)}
 
 
 class Dropout(Layer):
-    """`dropout P`: zero a fraction P (0 <= P < 1) of activations while training."""
+    """`dropout P [noise_shape=1x1x1]`: zero a fraction P (0 <= P < 1) of activations while training;
+    `noise_shape` (batch axis excluded; 1 shares the mask along that axis) drops whole examples' branches,
+    as EfficientNet's drop-connect `Dropout(rate, noise_shape=(None, 1, 1, 1))` does."""
 
     kind: Literal["dropout"] = "dropout"
     rate: float = Field(ge=0, lt=1)
+    noise_shape: tuple[PositiveInt, ...] | None = None
 
     syntax: ClassVar[Syntax] = Syntax(positional=("rate",), example="dropout .1")
     summary: ClassVar[str] = "dropout with rate P in [0, 1)"
 
+    @field_validator("noise_shape", mode="before")
+    @classmethod
+    def _one_size_is_a_shape(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
-        return graph.call(DropoutOp(self.rate), x)
+        return graph.call(DropoutOp(self.rate, self.noise_shape), x)
 
 
 @dataclass(frozen=True)
