@@ -33,6 +33,11 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "densenet121": ("densenet", ("DenseNet121", "DenseNet", "dense_block", "transition_block", "conv_block")),
     "xception": ("xception", ("Xception",)),
     "inception_v3": ("inception_v3", ("InceptionV3", "conv2d_bn")),
+    "mobilenet": ("mobilenet", ("MobileNet", "_conv_block", "_depthwise_conv_block")),
+    "mobilenetv2": ("mobilenet_v2", ("MobileNetV2", "_inverted_res_block", "_make_divisible")),
+    "mobilenetv3small": ("mobilenet_v3", ("MobileNetV3Small", "MobileNetV3", "relu", "hard_sigmoid", "hard_swish",
+                                          "_depth", "_se_block", "_inverted_res_block")),
+    "efficientnetb0": ("efficientnet", ("EfficientNetB0", "EfficientNet", "block")),
 }  # fmt: skip
 """Zoo spec -> (keras.applications module, the public function then the helpers it calls;
 `module.name` for a helper from another module)."""

@@ -120,9 +120,20 @@ class Namer:
         self.counts: dict[str, int] = {}
 
     def __call__(self, prefix: str) -> str:
+        name = self.peek(prefix)
+        self.counts[prefix] = self.counts.get(prefix, 0) + 1
+        return name
+
+    def peek(self, prefix: str) -> str:
+        """The name the next layer of that prefix gets, without taking it."""
         n = self.counts.get(prefix, 0)
-        self.counts[prefix] = n + 1
         return prefix if n == 0 else f"{prefix}_{n}"
+
+    def take(self, name: str, prefix: str) -> None:
+        """Count `name` as given, if it is an automatic name of `prefix` (`activation`, `activation_6`)."""
+        number = 0 if name == prefix else name[len(prefix) + 1 :] if name.startswith(f"{prefix}_") else ""
+        if isinstance(number, int) or number.isdigit():
+            self.counts[prefix] = max(self.counts.get(prefix, 0), int(number) + 1)
 
 
 class ShapeGraph(GraphBase[Node]):
@@ -162,7 +173,9 @@ class ShapeGraph(GraphBase[Node]):
 
     def application(self, application: Application, x: Node) -> Node:
         """A whole keras.applications backbone: replay its layers, each under its own Keras name."""
-        return application.replay(x, self.call, x.shape)
+        output = application.replay(x, self.call, x.shape)
+        application.claim(self.namer)
+        return output
 
     def shape(self, x: Node) -> Shape:
         return x.shape

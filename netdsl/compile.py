@@ -55,6 +55,7 @@ class KerasGraph(GraphBase[Any]):
 
     def application(self, application: Application, x: Any) -> Any:
         """A whole backbone, built by keras.applications on `x`: its layers join the model one by one."""
+        application.claim(self.namer)  # the automatic names its own layers took (MobileNetV3's re_lu, ...)
         return application.to_keras(self.keras, x)
 
     def shape(self, x: Any) -> tuple[int, ...]:

@@ -47,6 +47,8 @@ def config(layer, rank: int) -> dict:
     found = {key: value for key, value in layer.get_config().items() if key != "name"}
     if isinstance(found.get("axis"), int) and found["axis"] < 0:
         found["axis"] += rank
+    if isinstance(found.get("axis"), tuple):  # Normalization's axes
+        found["axis"] = tuple(axis + rank if axis < 0 else axis for axis in found["axis"])
     return found
 
 
@@ -99,7 +101,8 @@ def analyze_with_configs(net: netdsl.Network) -> tuple[netdsl.Report, dict[str, 
 
     def recording(graph, op, *inputs, name=None):
         node = call(graph, op, *inputs, name=name)
-        ops[node.name] = (op, len(node.shape) + 1)
+        if op.is_layer:  # not the operations around MobileNetV3's hard sigmoid (`x + 3.0`), which have no config
+            ops[node.name] = (op, len(node.shape) + 1)
         return node
 
     with pytest.MonkeyPatch.context() as patch:

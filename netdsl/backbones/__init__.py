@@ -19,18 +19,21 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from netdsl.layers.activation import ActivationOp, ReLUOp
+from netdsl.layers.activation import ActivationOp, ArithmeticOp, ReLUOp
 from netdsl.layers.base import Op, per_axis
 from netdsl.layers.conv import ConvOp
-from netdsl.layers.depthwise import DepthwiseConvOp
+from netdsl.layers.depthwise import DepthwiseConvOp, SeparableConvOp
+from netdsl.layers.graph import ConcatenateOp, MultiplyOp
 from netdsl.layers.merge import AddOp
-from netdsl.layers.norm import BatchNormOp
-from netdsl.layers.padding import ZeroPaddingOp
-from netdsl.layers.pooling import PoolOp
+from netdsl.layers.norm import BatchNormOp, DropoutOp, NormalizationOp, RescalingOp
+from netdsl.layers.padding import ReshapeOp, ZeroPaddingOp
+from netdsl.layers.pooling import GlobalPoolOp, PoolOp
 
 DIRECTORY = Path(__file__).resolve().parent
 
-Preprocessing = Literal["caffe", "tf", "torch"]
+Preprocessing = Literal["caffe", "tf", "torch", "built-in"]
+"""`preprocess_input`'s mode: caffe (BGR, ImageNet means subtracted), tf (-1..1), torch (0..1, then ImageNet
+means and deviations), or built-in: the model rescales itself (its preprocess_input passes pixels through)."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,24 @@ class Application:
 APPLICATIONS: dict[str, Application] = {
     "resnet50": Application("ResNet50", "resnet50", "caffe",
                             weights_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "resnet101": Application("ResNet101", "resnet", "caffe",
+                             weights_file="resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "resnet152": Application("ResNet152", "resnet", "caffe",
+                             weights_file="resnet152_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "resnet50v2": Application("ResNet50V2", "resnet_v2", "tf",
+                              weights_file="resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "mobilenet": Application("MobileNet", "mobilenet", "tf", weights_file="mobilenet_1_0_224_tf_no_top.h5"),
     "mobilenetv2": Application("MobileNetV2", "mobilenet_v2", "tf",
                                weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
+    "mobilenetv3small": Application("MobileNetV3Small", "mobilenet_v3", "built-in", min_size=1,
+                                    weights_file="weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"),
+    "densenet121": Application("DenseNet121", "densenet", "torch",
+                               weights_file="densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "efficientnetb0": Application("EfficientNetB0", "efficientnet", "built-in", weights_file="efficientnetb0_notop.h5"),
+    "xception": Application("Xception", "xception", "tf", min_size=71,
+                            weights_file="xception_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "inceptionv3": Application("InceptionV3", "inception_v3", "tf", min_size=75,
+                               weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     "vgg16": Application("VGG16", "vgg16", "caffe",
                          weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
 }  # fmt: skip
@@ -75,15 +94,36 @@ OPS: dict[str, Callable[[dict], Op]] = {
     "ZeroPadding2D": lambda c: (
         ZeroPaddingOp(correct=c["correct"]) if "correct" in c else ZeroPaddingOp(tuple(map(tuple, c["padding"])))
     ),  # type: ignore[arg-type]
+    "SeparableConv2D": lambda c: SeparableConvOp(
+        _pair(c["kernel_size"]), _pair(c["strides"]), c["padding"], c["use_bias"], c["depth_multiplier"],
+        _pair(c["dilation_rate"]), filters=c["filters"],
+    ),
     "MaxPooling2D": lambda c: PoolOp("max", _pair(c["pool_size"]), _pair(c["strides"]), c["padding"]),
+    "AveragePooling2D": lambda c: PoolOp("avg", _pair(c["pool_size"]), _pair(c["strides"]), c["padding"]),
+    "GlobalAveragePooling2D": lambda c: GlobalPoolOp("avg", c["keepdims"]),
     "Add": lambda c: AddOp(),
-}
+    "Multiply": lambda c: MultiplyOp(),
+    "Concatenate": lambda c: ConcatenateOp(c["axis"]),
+    "Reshape": lambda c: ReshapeOp(tuple(c["target_shape"])),
+    "Rescaling": lambda c: RescalingOp(c["scale"], c["offset"]),
+    "Normalization": lambda c: _normalization(c),
+    "Dropout": lambda c: DropoutOp(c["rate"], tuple(c["noise_shape"][1:]) if c["noise_shape"] else None),
+    "operation": lambda c: ArithmeticOp(c["operator"], c["value"]),
+}  # fmt: skip
 
 
 def _batch_norm(config: dict) -> Op:
-    if not (config["center"] and config["scale"]):
-        raise ValueError("BatchNormalization without center or scale: BatchNormOp counts 4*C parameters")
-    return BatchNormOp(config["momentum"], config["epsilon"])
+    if not config["center"]:
+        raise ValueError("BatchNormalization without center: BatchNormOp always has a beta")
+    return BatchNormOp(config["momentum"], config["epsilon"], config["scale"])
+
+
+def _normalization(config: dict) -> Op:
+    if config["axis"] not in ([-1], [3]) or (config["mean"] is None) != (config["variance"] is None):
+        raise ValueError(
+            "Normalization other than over the channels (axis -1 or 3 of an image): NormalizationOp normalizes channels"
+        )
+    return NormalizationOp(config["mean"], config["variance"])
 
 
 def _conv(config: dict) -> Op:
@@ -113,7 +153,8 @@ class Backbone:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(layer.name for layer in self.layers)
+        """The names of its layers (`model.layers`: the operations that are not layers left out)."""
+        return tuple(layer.name for layer in self.layers if layer.op.is_layer)
 
     def replay(self, x: Any, call: Callable[..., Any]) -> Any:
         """Run the layers on `x` with `call(op, *inputs, name=...)` (a graph's `call`); return the output."""
@@ -122,10 +163,27 @@ class Backbone:
             tensors[layer.name] = call(layer.op, *(tensors[source] for source in layer.inbound), name=layer.name)
         return tensors[self.layers[-1].name]
 
+    def claim(self, take: Callable[[str, str], None]) -> None:
+        """Take the automatic names Keras gave while building it (it was generated in a fresh session, right
+        after the input, where `pretrained` stands): `take(name, prefix)` for each layer and operation, so
+        that a name Keras gives automatically (MobileNetV3's `re_lu`, InceptionV3's `activation_93`, an
+        operation's `add`) is counted, and the head's layers get the names a fresh session gives them."""
+        for layer in self.layers:
+            take(layer.name, layer.op.prefix)
+
 
 def raw(name: str) -> dict:
-    """The JSON data of a backbone, as written by `netdsl.backbones.generate`."""
-    return json.loads((DIRECTORY / f"{name}.json").read_text(encoding="utf-8"))
+    """The data of a backbone, its layers as `{name, class, config, inbound}`, read from the compact JSON
+    that `netdsl.backbones.generate` writes (each config once; an inbound list only where the layer does
+    not read the one before it)."""
+    data = json.loads((DIRECTORY / f"{name}.json").read_text(encoding="utf-8"))
+    configs = data.pop("configs")
+    layers, previous = [], "input"
+    for name_, index, *inbound in data["layers"]:
+        kind, config = configs[index]
+        layers.append({"name": name_, "class": kind, "config": config, "inbound": inbound or [previous]})
+        previous = name_
+    return {**data, "layers": layers}
 
 
 @cache

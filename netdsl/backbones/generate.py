@@ -1,7 +1,8 @@
 """Regenerate netdsl/backbones/*.json from keras.applications: `python -m netdsl.backbones.generate`.
 
 Each backbone (without its top) is built twice, at 224x224 and 225x225, with `weights=None`. Layers are
-recorded in `model.layers` order, which is the order `freeze<N` counts in. The second build finds the
+recorded in `model.layers` order, which is the order `freeze<N` counts in, with the Keras operations that
+are not layers (MobileNetV3's `x + 3.0`) where the functional model has them. The second build finds the
 ZeroPadding2D layers whose padding depends on the input size (MobileNetV2's `correct_pad`): they are
 stored as `{"correct": k//2}` so the analyzer can recompute them for any input size.
 """
@@ -19,13 +20,25 @@ from netdsl.backbones import APPLICATIONS, DIRECTORY
 KEYS: dict[str, tuple[str, ...]] = {
     "Conv2D": ("filters", "kernel_size", "strides", "padding", "use_bias", "dilation_rate", "groups"),
     "DepthwiseConv2D": ("kernel_size", "strides", "padding", "use_bias", "depth_multiplier", "dilation_rate"),
+    "SeparableConv2D": ("filters", "kernel_size", "strides", "padding", "use_bias", "depth_multiplier",
+                        "dilation_rate"),
     "BatchNormalization": ("epsilon", "momentum", "center", "scale"),
     "Activation": ("activation",),
     "ReLU": ("max_value", "negative_slope", "threshold"),
     "ZeroPadding2D": ("padding",),
     "MaxPooling2D": ("pool_size", "strides", "padding"),
+    "AveragePooling2D": ("pool_size", "strides", "padding"),
+    "GlobalAveragePooling2D": ("keepdims",),
     "Add": (),
-}
+    "Multiply": (),
+    "Concatenate": ("axis",),
+    "Reshape": ("target_shape",),
+    "Rescaling": ("scale", "offset"),
+    "Normalization": ("axis", "mean", "variance"),
+    "Dropout": ("rate", "noise_shape"),
+}  # fmt: skip
+OPERATIONS = {"Add": "+", "Multiply": "*"}
+"""Keras operations that are not layers (MobileNetV3's `x + 3.0`, `* (1.0 / 6.0)`): class -> operator."""
 
 
 def _plain(value: Any) -> Any:
@@ -35,26 +48,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _entry(keras: Any, name: str, operation: Any, first: str) -> dict:
+    """One layer (or operation) as data: name, class, the config its rules need, inbound layers."""
+    kind = type(operation).__name__
+    inbound = []
+    for node in operation._inbound_nodes:  # one node per call; backbones call each layer once
+        inbound += [tensor._keras_history.operation.name for tensor in node.input_tensors]
+    inbound = ["input" if source == first else source for source in inbound]
+    if not isinstance(operation, keras.layers.Layer):
+        (node,) = operation._inbound_nodes
+        constant = [a for a in node.arguments.args if isinstance(a, (int, float))]
+        if kind not in OPERATIONS or len(constant) != 1:
+            raise SystemExit(f"{name}: operation {operation.name} ({kind}) is not a tensor-and-number + or *")
+        config = {"operator": OPERATIONS[kind], "value": float(constant[0])}
+        return {"name": operation.name, "class": "operation", "config": config, "inbound": inbound}
+    if kind not in KEYS:
+        raise SystemExit(f"{name}: layer {operation.name} is a {kind}, which netdsl has no op for; add one")
+    config = operation.get_config()
+    return {"name": operation.name, "class": kind, "config": {key: _plain(config[key]) for key in KEYS[kind]},
+            "inbound": inbound}  # fmt: skip
+
+
 def describe(keras: Any, name: str, size: tuple[int, int] = (224, 224)) -> dict:
-    """One backbone as data: its Keras function, minimum input size, preprocessing mode and layers."""
+    """One backbone as data, in a fresh Keras session (so its operations have a fresh session's names):
+    its layers and operations in the functional model's order (`model.layers` is that, less the operations)."""
     app = APPLICATIONS[name]
+    keras.backend.clear_session()
     model = getattr(keras.applications, app.function)(include_top=False, weights=None, input_shape=(*size, 3))
-    layers = []
-    for layer in model.layers[1:]:  # [0] is the InputLayer; a combined model has its own
-        kind = type(layer).__name__
-        if kind not in KEYS:
-            raise SystemExit(f"{name}: layer {layer.name} is a {kind}, which netdsl has no op for; add one")
-        config = layer.get_config()
-        inbound = []
-        for node in layer._inbound_nodes:  # one node per call; backbones call each layer once
-            inbound += [tensor._keras_history.operation.name for tensor in node.input_tensors]
-        first = model.layers[0].name
-        layers.append({
-            "name": layer.name,
-            "class": kind,
-            "config": {key: _plain(config[key]) for key in KEYS[kind]},
-            "inbound": ["input" if source == first else source for source in inbound],
-        })  # fmt: skip
+    first = model.layers[0].name
+    layers = [_entry(keras, name, operation, first) for operation in model.operations[1:]]  # [0]: its InputLayer
     return {"name": name, "function": app.function, "keras": keras.__version__, "layers": layers}
 
 
@@ -72,10 +94,24 @@ def generate(keras: Any, name: str) -> dict:
 
 
 def dumps(data: dict) -> str:
-    """The JSON text of a backbone: one layer per line, so a diff shows which layers changed."""
+    """The JSON text of a backbone, kept small (it is committed): each distinct (class, config) once, in
+    `configs`; then one line per layer, `[name, config index, inbound...]`, where the inbound list is left
+    out when it is the layer just before (or the input, for the first). `netdsl.backbones.raw` reads it."""
+    configs: list[list] = []
+    index: dict[str, int] = {}
+    rows = []
+    previous = "input"
+    for layer in data["layers"]:
+        key = json.dumps([layer["class"], layer["config"]])
+        if key not in index:
+            index[key] = len(configs)
+            configs.append([layer["class"], layer["config"]])
+        inbound = [] if layer["inbound"] == [previous] else layer["inbound"]
+        rows.append(json.dumps([layer["name"], index[key], *inbound]))
+        previous = layer["name"]
     head = json.dumps({key: value for key, value in data.items() if key != "layers"})[:-1]
-    layers = ",\n".join(json.dumps(layer) for layer in data["layers"])
-    return f'{head}, "layers": [\n{layers}\n]}}\n'
+    return (f'{head}, "configs": [\n' + ",\n".join(json.dumps(c) for c in configs) + '\n], "layers": [\n'
+            + ",\n".join(rows) + "\n]}\n")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,7 +36,7 @@ BackboneName = Literal[tuple(APPLICATIONS)]  # type: ignore[valid-type]
 
 
 class Pretrained(Layer):
-    """A `keras.applications` backbone (include_top=False): resnet50, mobilenetv2 or vgg16; or, with
+    """A `keras.applications` backbone (include_top=False), one of netdsl.backbones.APPLICATIONS; or, with
     `run="runs/xyz"`, the network of a previous netdsl run up to its last global pooling or flatten,
     with that run's trained weights (pretrain on one dataset, fine-tune on another)."""
 
@@ -56,7 +56,7 @@ class Pretrained(Layer):
         example="pretrained resnet50 weights=imagenet freeze=all",
     )
     summary: ClassVar[str] = (
-        'a keras.applications backbone without its top (resnet50, mobilenetv2, vgg16), or run="runs/xyz"'
+        'a keras.applications backbone without its top (resnet50, mobilenetv2, efficientnetb0, ...), or run="runs/xyz"'
     )
 
     @field_validator("freeze")
@@ -164,6 +164,10 @@ class Application:
         """The backbone's layer names, in `model.layers` order (its input excluded)."""
         return self.structure.names
 
+    def claim(self, namer: Any) -> None:
+        """Count the automatic names the backbone's own layers and operations took (see `Backbone.claim`)."""
+        self.structure.claim(namer.take)
+
     def replay(self, x: Any, call: Callable[..., Any], shape: tuple[int, ...]) -> Any:
         """Check the input against Keras's rules for this backbone, then run its layers through `call`."""
         app = APPLICATIONS[self.layer.backbone]  # type: ignore[index]
@@ -270,6 +274,9 @@ class RunBackbone:
 
     def names(self) -> tuple[str, ...]:
         return (self.name,)
+
+    def claim(self, namer: Any) -> None:
+        """Its one layer carries the run's name: no automatic name is taken."""
 
     def fail(self, code: str, message: str, help: str | None = None) -> NetdslError:
         return self.layer.fail(code, message, help)
