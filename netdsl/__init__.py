@@ -154,7 +154,7 @@ def build_model(spec: SpecLike, **kwargs: Any) -> keras.Model:
 
 # Training lives in netdsl.trainer and imports TensorFlow only when a function is called, so
 # `import netdsl` stays as light as parsing needs.
-__all__ += ["evaluate", "list_runs", "predict", "train"]
+__all__ += ["evaluate", "export", "list_runs", "predict", "train"]
 
 
 def train(spec: SpecLike | None = None, data: str | None = None, budgets: Sequence[str] = (), **options: Any) -> Any:
@@ -178,16 +178,28 @@ def list_runs(folder: str | Path = "runs", spec_id: str | None = None) -> list[A
     )
 
 
-def evaluate(run_dir: str | Path, data: str | None = None) -> dict:
-    """Test loss and accuracy of a trained run directory (on its own data, or on `data`)."""
+def evaluate(run_dir: str | Path, data: str | None = None, backend: str | None = None) -> dict:
+    """Test loss and accuracy of a trained run directory (on its own data, or on `data`), on `backend`
+    (tensorflow, jax, torch; default: KERAS_BACKEND, else tensorflow; chosen before Keras is imported)."""
     from netdsl.trainer import evaluate as _evaluate
 
-    return _evaluate(path_argument(run_dir, "evaluate", "run_dir"), text_argument(data, "evaluate", "data", True))
+    run = path_argument(run_dir, "evaluate", "run_dir")
+    return _evaluate(run, text_argument(data, "evaluate", "data", True), backend=backend)
 
 
-def predict(run_dir: str | Path, images: Any, top: int = 3) -> list[dict]:
+def predict(run_dir: str | Path, images: Any, top: int = 3, backend: str | None = None) -> list[dict]:
     """Top-`top` classes and probabilities for image files, with a trained run's model."""
     from netdsl.trainer import predict as _predict
 
     run = path_argument(run_dir, "predict", "run_dir")
-    return _predict(run, paths_argument(images, "predict"), top=whole_argument(top, "predict", "top"))
+    top = whole_argument(top, "predict", "top")
+    return _predict(run, paths_argument(images, "predict"), top=top, backend=backend)
+
+
+def export(run_dir: str | Path, format: str, output: str | Path, **options: Any) -> Any:
+    """`netdsl export` as a function: write a run's model as onnx, litert, saved_model or keras, load it
+    with that format's own runtime and compare with Keras on the run's images; returns an ExportResult
+    (raises E527/E528). Options: backend, images, tolerance (netdsl/trainer/export.py)."""
+    from netdsl.trainer.export import export as _export
+
+    return _export(path_argument(run_dir, "export", "run_dir"), format, output, **options)

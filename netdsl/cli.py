@@ -30,6 +30,7 @@ from netdsl.cli_base import (
     say,
     use_color,
 )
+from netdsl.cli_scale import EXPORT, backend_option, choose_backend, cluster_options, devices_option
 from netdsl.cli_tools import COMMANDS
 from netdsl.diagnostics import CODES, NetdslError, Source, render_all
 from netdsl.diagnostics import explain as explain_code
@@ -51,9 +52,10 @@ def main() -> None:
               help="Rows of the table to show for very deep networks.")  # fmt: skip
 @click.option("--verify", is_flag=True, help="Also build the model with Keras and compare every layer (loads Keras).")
 @click.option("--assert", "budgets", multiple=True, metavar="BUDGET", callback=parse_budgets, help=ASSERT_HELP)
+@backend_option
 def check(
     files: tuple[Path, ...], as_json: bool, input_shape: str | None, max_rows: int, verify: bool,
-    budgets: tuple[Budget, ...],
+    budgets: tuple[Budget, ...], backend: str | None,
 ) -> None:  # fmt: skip
     """Analyze specs: per-layer shapes, parameters, MACs and receptive fields. Never loads TensorFlow
     (unless --verify asks to build the model with Keras and compare)."""
@@ -64,6 +66,8 @@ def check(
     click.get_current_context().call_on_close(lambda: gc.set_threshold(*thresholds))
     gc.set_threshold(100_000, 50, 100)
     shape = parse_shape(input_shape)
+    if verify:
+        choose_backend(backend)
     reports, failed = [], False
     extras: list[dict] = []  # per report: its spec id and budgets, for --json
     verifications: dict[int, dict] = {}
@@ -211,6 +215,7 @@ class FiniteRange(click.FloatRange):
 
 # ---------------------------------------------------------------- training: thin wrappers of netdsl.trainer
 
+
 DATA_HELP = (
     "synthetic (default; built in: shapes, or key-phrase sequences for an `input L int` spec), synthetic-seq, "
     "cifar10, cifar100, mnist, fashion_mnist, imdb, a .npz file (x_train, y_train, x_test, y_test, or x, y; "
@@ -293,8 +298,16 @@ def _run_library(call: Callable[[], T]) -> T:
 @click.option("--max-images", type=click.IntRange(min=1), help="Use at most N images of each split (quick runs).")
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress.")
 @click.option("--assert", "budgets", multiple=True, metavar="BUDGET", callback=parse_budgets, help=ASSERT_HELP)
+@backend_option
+@click.option("--devices", metavar="N|all", callback=devices_option,
+              help="Train data-parallel on N devices (or all); the batch is the global batch.")  # fmt: skip
+@click.option("--coordinator", metavar="HOST:PORT", help="Multi-host training (JAX): process 0's address.")
+@click.option("--processes", type=click.IntRange(min=1), help="Multi-host training: the number of processes.")
+@click.option("--process-id", type=click.IntRange(min=0), help="Multi-host training: this process's number, 0..N-1.")
 def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | None, max_images: int | None,
-          quiet: bool, no_augment: bool, budgets: tuple[Budget, ...], **options: Any) -> None:  # fmt: skip
+          quiet: bool, no_augment: bool, budgets: tuple[Budget, ...], backend: str | None,
+          devices: int | str | None, coordinator: str | None, processes: int | None, process_id: int | None,
+          **options: Any) -> None:  # fmt: skip
     """Train SPEC and write a run directory: spec, config, weights, history.csv, metrics.json, curves.png.
 
     The spec's `train`/`augment` lines are the defaults; every option here overrides them."""
@@ -310,12 +323,14 @@ def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | 
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
     from netdsl.trainer import train as train_run
 
+    cluster = cluster_options(coordinator, processes, process_id)
     if spec is not None:  # budgets first: an architecture over budget is refused before Keras loads
         _run_library(lambda: netdsl.check_budgets(spec, budgets))
     _run_library(
         lambda: train_run(
             spec, data, out=out, resume=resume, max_images=max_images, echo=say,
-            verbose=0 if quiet else None, **given, **({"augment": augment} if augment else {}),
+            verbose=0 if quiet else None, backend=backend, devices=devices, cluster=cluster,
+            **given, **({"augment": augment} if augment else {}),
         )
     )  # fmt: skip
 
@@ -329,11 +344,12 @@ def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | 
     help="Evaluate on this data's test split instead of the run's own.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def evaluate(run_dir: Path, data: str | None, as_json: bool) -> None:
+@backend_option
+def evaluate(run_dir: Path, data: str | None, as_json: bool, backend: str | None) -> None:
     """Test loss and accuracy of a trained run (the model is rebuilt from its spec, then given its weights)."""
     from netdsl.trainer import evaluate as evaluate_run
 
-    result = _run_library(lambda: evaluate_run(run_dir, data))
+    result = _run_library(lambda: evaluate_run(run_dir, data, backend=backend))
     if as_json:
         say(json.dumps(result, indent=2))
     else:
@@ -347,11 +363,12 @@ def evaluate(run_dir: Path, data: str | None, as_json: bool) -> None:
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Classes to show per image.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def predict(run_dir: Path, images: tuple[Path, ...], top: int, as_json: bool) -> None:
+@backend_option
+def predict(run_dir: Path, images: tuple[Path, ...], top: int, as_json: bool, backend: str | None) -> None:
     """Classify image files with a trained run: the top classes and their probabilities."""
     from netdsl.trainer import predict as predict_run
 
-    results = _run_library(lambda: predict_run(run_dir, images, top=top))
+    results = _run_library(lambda: predict_run(run_dir, images, top=top, backend=backend))
     if as_json:
         say(json.dumps(results, indent=2))
         return
@@ -360,7 +377,7 @@ def predict(run_dir: Path, images: tuple[Path, ...], top: int, as_json: bool) ->
         say(f"{result['image']}: {ranked}")
 
 
-for _command in COMMANDS:  # draw, diff, fmt, runs: netdsl/cli_tools.py
+for _command in (*COMMANDS, EXPORT):  # draw, diff, fmt, runs: netdsl/cli_tools.py; export: netdsl/cli_scale.py
     main.add_command(_command)
 
 

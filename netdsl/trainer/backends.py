@@ -1,96 +1,132 @@
-"""What differs per Keras backend, behind one table: quieting the framework's start-up logs, seeding
-(and deterministic ops), and the input pipeline that feeds `model.fit`.
+"""What differs per Keras backend, behind one table: choosing it (before Keras is imported), quieting
+the framework's start-up logs, seeding (and deterministic ops), the input pipeline that feeds
+`model.fit`, and which engine trains data-parallel (netdsl/trainer/distribute.py).
 
-Everything else in the trainer is Keras 3 and backend-neutral. A JAX or PyTorch path is one more
-entry in BACKENDS (issue 15); until then the tf.data pipeline feeds whichever backend Keras runs on.
+Everything else in the trainer is Keras 3 and backend-neutral. The input pipeline is tf.data on every
+backend: Keras's dataset adapter hands its batches to JAX or PyTorch as NumPy arrays, and the
+augmentation layers run inside tf.data (on the CPU's spare cores), never in the compiled train step.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.trainer.head import Head
 
+Batches = Callable[..., Any]
 
-class Backend(Protocol):
-    """One backend's entry: how training talks to the framework under Keras."""
 
-    name: str
+def tf_batches(
+    x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool,
+    layers: list[Any], seed: int, scale: Callable[[Any], Any] | None, sharded: bool = False,
+) -> Any:  # fmt: skip
+    """Shuffled index batches gather uint8 images, which become float32 only here, per batch (token ids
+    stay int32, `scale` None); augmentation runs in the pipeline (training only), on the CPU's spare cores.
+    Labels: one-hot for a softmax over classes, as they are (sparse) per pixel, floats for sigmoid units.
+    `sharded`: Keras splits the batches over processes, and must see their size, so the last step is a
+    batch of full batches only (the images of a last partial batch are left out, in every process alike)."""
+    import tensorflow as tf
 
-    def silence(self) -> None:
-        """Fewer framework start-up messages (before the framework is imported)."""
+    images = tf.constant(x)
+    labels = tf.constant(y.astype(np.int32))
 
-    def seed(self, seed: int, deterministic: bool) -> None:
-        """Seed every generator; `deterministic` also asks for fixed reduction orders."""
+    def load(index: Any) -> tuple[Any, Any]:
+        batch_x = tf.gather(images, index)
+        batch_x = tf.cast(batch_x, tf.int32) if scale is None else scale(tf.cast(batch_x, tf.float32))
+        for layer in layers:
+            batch_x = layer(batch_x, training=True)
+        batch_y = tf.gather(labels, index)
+        if head.binary:
+            return batch_x, tf.cast(tf.reshape(batch_y, (-1, *head.label_shape, 1)), tf.float32)
+        return batch_x, batch_y if head.per_pixel else tf.one_hot(batch_y, head.units)
 
-    def batches(
-        self, x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool,
-        layers: list[Any], seed: int, scale: Callable[[Any], Any] | None,
-    ) -> Any:  # fmt: skip
-        """Batches of (scaled, augmented images or int32 token ids when `scale` is None, encoded labels)
-        that `model.fit` accepts."""
+    data = tf.data.Dataset.range(len(x))
+    if training:
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    if sharded:  # a map hides the batch size from tf.data's compute_batch_size; every process takes
+        data = data.unbatch().batch(batch, drop_remainder=True)  # as many steps: a partial batch would hang one
+    return data.prefetch(tf.data.AUTOTUNE)
 
 
 @dataclass(frozen=True)
-class TensorFlowBackend:
-    """TensorFlow: a tf.data pipeline, TF's op determinism, TF_CPP_MIN_LOG_LEVEL."""
+class Backend:
+    """One Keras backend's entry: its module, its extra, how it is seeded and which engine runs
+    `--devices` (None: Keras has no data parallelism for it)."""
 
-    name: str = "tensorflow"
+    name: str
+    module: str  # what must be importable (the framework itself)
+    extra: str  # `pip install 'netdsl[EXTRA]'`
+    parallel: str | None  # "mirrored" (tf.distribute) or "keras" (keras.distribution)
+    batches: Batches = tf_batches
 
     def silence(self) -> None:
-        """Fewer TensorFlow C++ warnings unless the user set a level (TF 2.21 still prints absl's start-up lines)."""
+        """Fewer TensorFlow C++ warnings (tf.data runs on every backend) unless the user set a level."""
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     def seed(self, seed: int, deterministic: bool) -> None:
+        """Seed Python, NumPy, TensorFlow (the pipeline) and the backend; `deterministic` also fixes
+        reduction orders where the framework can."""
         import keras
         import tensorflow as tf
 
         keras.utils.set_random_seed(seed)
         if deterministic:
-            # Same seed, same numbers: fixed reduction orders and an ordered tf.data pipeline.
-            tf.config.experimental.enable_op_determinism()
+            tf.config.experimental.enable_op_determinism()  # the tf.data pipeline, and TF's own kernels
+            if self.name == "torch":
+                import torch
 
-    def batches(
-        self, x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool,
-        layers: list[Any], seed: int, scale: Callable[[Any], Any] | None,
-    ) -> Any:  # fmt: skip
-        """Shuffled index batches gather uint8 images, which become float32 only here, per batch (token ids
-        stay int32); augmentation runs in the pipeline (training only), on the CPU's spare cores. Labels:
-        one-hot for a softmax over classes, as they are (sparse) per pixel, floats for sigmoid units."""
-        import tensorflow as tf
-
-        images = tf.constant(x)
-        labels = tf.constant(y.astype(np.int32))
-
-        def load(index: Any) -> tuple[Any, Any]:
-            batch_x = tf.gather(images, index)
-            batch_x = tf.cast(batch_x, tf.int32) if scale is None else scale(tf.cast(batch_x, tf.float32))
-            for layer in layers:
-                batch_x = layer(batch_x, training=True)
-            batch_y = tf.gather(labels, index)
-            if head.binary:
-                return batch_x, tf.cast(tf.reshape(batch_y, (-1, *head.label_shape, 1)), tf.float32)
-            return batch_x, batch_y if head.per_pixel else tf.one_hot(batch_y, head.units)
-
-        data = tf.data.Dataset.range(len(x))
-        if training:
-            data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        return data.batch(batch).map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+                torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-BACKENDS: dict[str, Backend] = {"tensorflow": TensorFlowBackend()}
+BACKENDS: dict[str, Backend] = {
+    "tensorflow": Backend("tensorflow", "tensorflow", "keras", "mirrored"),
+    "jax": Backend("jax", "jax", "jax", "keras"),
+    "torch": Backend("torch", "torch", "torch", None),
+}
 DEFAULT = "tensorflow"
 
 
-def active() -> Backend:
-    """The entry for the backend Keras is configured to use (imports Keras, quietly)."""
-    for entry in BACKENDS.values():
-        entry.silence()  # before Keras imports its backend, whichever that turns out to be
+def backend_error(message: str, help: str | None = None) -> NetdslError:
+    """A backend that cannot be used here (E525)."""
+    return NetdslError([Diagnostic("E525", message, None, help=help)], Source("", "<backend>"))
+
+
+def choose(name: str | None = None) -> Backend:
+    """The backend to run on: `name`, else KERAS_BACKEND, else TensorFlow. Sets KERAS_BACKEND so that
+    Keras, imported after this, picks it; E525 if it is not installed or Keras already runs another."""
+    wanted = (name or os.environ.get("KERAS_BACKEND") or DEFAULT).strip().lower()
+    if wanted not in BACKENDS:
+        raise backend_error(f"unknown backend {wanted!r}; choose one of {', '.join(BACKENDS)}")
+    entry = BACKENDS[wanted]
+    if "keras" in sys.modules:  # Keras has fixed its backend already: only that one can be used now
+        current = sys.modules["keras"].backend.backend()
+        if current != wanted:
+            raise backend_error(
+                f"Keras already runs on {current} in this process; it cannot switch to {wanted}",
+                help=f"choose the backend before Keras is imported (KERAS_BACKEND={wanted}, or a new process)",
+            )
+        return entry
+    if importlib.util.find_spec(entry.module) is None:
+        raise backend_error(f"the {wanted} backend is not installed", help=f"pip install 'netdsl[{entry.extra}]'")
+    os.environ["KERAS_BACKEND"] = wanted
+    return entry
+
+
+def active(name: str | None = None) -> Backend:
+    """The chosen backend's entry, with Keras imported on it (quietly)."""
+    entry = choose(name)
+    entry.silence()  # before Keras imports its backend and TensorFlow
     import keras
 
-    return BACKENDS.get(keras.backend.backend(), BACKENDS[DEFAULT])
+    if keras.backend.backend() != entry.name:  # Keras read a keras.json or another setting
+        raise backend_error(f"Keras runs on {keras.backend.backend()}, not {entry.name}")
+    return entry

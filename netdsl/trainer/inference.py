@@ -14,7 +14,7 @@ from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Augment, Network, TrainConfig
 from netdsl.layers.pretrained import architecture_only
 from netdsl.runs import TAMPERED, RunDir, run_error
-from netdsl.trainer.backends import active
+from netdsl.trainer.backends import active, choose
 from netdsl.trainer.config import Phase
 from netdsl.trainer.head import Head, find_head, load_for
 from netdsl.trainer.optimize import compile_model
@@ -22,21 +22,25 @@ from netdsl.trainer.pipeline import input_scaling, pipeline
 from netdsl.transfer import analyze, build_model, resolve
 
 
-def load_run(run_dir: str | Path) -> tuple[Network, dict[str, Any], Any]:
-    """A finished (or interrupted) run's spec, config and Keras model with its weights."""
+def load_run(run_dir: str | Path, backend: str | None = None) -> tuple[Network, dict[str, Any], Any]:
+    """A finished (or interrupted) run's spec, config and Keras model with its weights, on `backend`
+    (default: KERAS_BACKEND, else tensorflow): the weights file is the same for every backend."""
+    choose(backend)  # before resolving a backbone, which may import Keras
     run = RunDir.open(run_dir)
     config = run.config()
     net = resolve(run.network())
     weights = run.weights_path()
-    active()  # quiets the backend's start-up logs before Keras loads it
+    active(backend)  # quiets the backend's start-up logs before Keras loads it
     model = build_model(architecture_only(net))  # the run's weights replace any backbone's: no ImageNet download
     run.load_weights(model, weights)
     return net, config, model
 
 
-def evaluate(run_dir: str | Path, data: str | None = None, batch: int | None = None) -> dict[str, Any]:
+def evaluate(
+    run_dir: str | Path, data: str | None = None, batch: int | None = None, backend: str | None = None
+) -> dict[str, Any]:
     """Test loss and accuracy of a run's model on its own data's test split, or on `data`'s."""
-    net, config, model = load_run(run_dir)
+    net, config, model = load_run(run_dir, backend)
     head = find_head(net, analyze(net))
     training = TrainConfig.model_validate(config["training"])
     source = data if data is not None else config.get("data")
@@ -49,7 +53,12 @@ def evaluate(run_dir: str | Path, data: str | None = None, batch: int | None = N
         x, y, batch or training.batch, head, training=False, augment=Augment(), seed=0, scale=input_scaling(net)
     )
     loss, accuracy = model.evaluate(test, verbose=0)
-    return {"data": dataset.name, "images": len(y), "loss": float(loss), "accuracy": float(accuracy)}
+    import keras
+
+    return {
+        "data": dataset.name, "images": len(y), "loss": float(loss), "accuracy": float(accuracy),
+        "backend": keras.backend.backend(), "trained_on": config.get("backend"),
+    }  # fmt: skip
 
 
 def _read_images(paths: list[Path], shape: tuple[int, ...]) -> np.ndarray:
@@ -88,10 +97,12 @@ def probabilities(scores: np.ndarray, head: Head) -> np.ndarray:
     return scores
 
 
-def predict(run_dir: str | Path, images: Iterable[str | Path], top: int = 3) -> list[dict[str, Any]]:
+def predict(
+    run_dir: str | Path, images: Iterable[str | Path], top: int = 3, backend: str | None = None
+) -> list[dict[str, Any]]:
     """Top-`top` classes with probabilities for each image file, with the run's model."""
     paths = [Path(p) for p in images]
-    net, config, model = load_run(run_dir)
+    net, config, model = load_run(run_dir, backend)
     head = find_head(net, analyze(net))
     scale = input_scaling(net)
     if scale is None or head.per_pixel:

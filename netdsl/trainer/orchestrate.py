@@ -13,6 +13,7 @@ import secrets
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -26,10 +27,11 @@ from netdsl.runfiles import spec_hash
 from netdsl.runs import TAMPERED, RunDir, atomic_write, new_run_dir, run_error, write_json, write_text
 from netdsl.spec import SpecLike, as_network
 from netdsl.specid import spec_id
-from netdsl.trainer.backends import active
+from netdsl.trainer.backends import Backend, active, choose
 from netdsl.trainer.callbacks import Diverged
 from netdsl.trainer.config import resolve_config
 from netdsl.trainer.curves import plot_curves
+from netdsl.trainer.distribute import Cluster, Parallel, before_import, parallel_error, setup
 from netdsl.trainer.fit import fit_phases
 from netdsl.trainer.head import Head, find_head, load_for, refuse_several_inputs_or_outputs
 from netdsl.trainer.pipeline import check_options, input_scale, input_scaling, pipeline, preprocessing_name
@@ -59,6 +61,9 @@ class Settings:
     deterministic: bool
     state: dict[str, Any]
     run: RunDir | None = None  # set when resuming
+    backend: Backend | None = None  # the Keras backend chosen for this process (netdsl/trainer/backends.py)
+    devices: int | str | None = None  # --devices: a count, "all", or None for one device
+    cluster: Cluster | None = None  # --coordinator/--processes/--process-id
 
     @property
     def seed(self) -> int:
@@ -127,6 +132,9 @@ def train(
     max_images: int | None = None,
     echo: Echo = print,
     verbose: int | None = None,
+    backend: str | None = None,
+    devices: int | str | None = None,
+    cluster: Cluster | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Train a spec (a path, text or Network) and write a run directory; return its results.
@@ -134,11 +142,15 @@ def train(
     `overrides` are TrainConfig fields (`epochs=3`, `lr=0.1`, `seed=1`, `augment={"flip": False}`)
     that replace the spec's training section. `resume` continues an interrupted run from its last
     finished epoch with the run's own spec, data and configuration. `verbose`: Keras's progress
-    (1 a bar, 2 a line per epoch, 0 none); by default a bar on a terminal, else lines.
+    (1 a bar, 2 a line per epoch, 0 none); by default a bar on a terminal, else lines. `backend`:
+    tensorflow, jax or torch (default: KERAS_BACKEND, else tensorflow), chosen before Keras is imported;
+    `devices` (a count or "all") and `cluster` train data-parallel (netdsl/trainer/distribute.py).
 
     A run is locked while it trains (a second `--resume` of it is refused), and a new run's directory
     is created only once its model and data are ready, and removed again if training fails before
     its first epoch: a failed start never leaves a directory that blocks that `--out`."""
+    engine = choose(backend)  # first: loading a Keras data set imports Keras
+    before_import(engine, devices, cluster)
     with ExitStack() as held:
         if resume is not None:
             run = RunDir.open(resume)
@@ -146,7 +158,15 @@ def train(
             settings = resumed_settings(run)
         else:
             settings = new_settings(spec, data, max_images, overrides)
+        settings.backend, settings.devices, settings.cluster = engine, devices, cluster
+        out = process_out(out, settings)
         net, head, dataset = _prepare(settings, echo)
+        parallel = _parallel(settings, echo)
+        if parallel is not None:  # the model is built, compiled, fit and tested in the distribution's scope
+            held.enter_context(parallel.scope())
+        held.enter_context(warnings.catch_warnings())
+        # Sharded over processes, a dataset's length is unknown to Keras, which warns at each epoch's end
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
         session = Session.build(net, settings, head, dataset)
         if settings.run is not None:
             echo(f"run directory: {settings.run.path}")
@@ -160,6 +180,36 @@ def train(
             if not _started(run, err):
                 shutil.rmtree(run.path, ignore_errors=True)
             raise
+
+
+def process_out(out: str | Path | None, settings: Settings) -> str | Path | None:
+    """Where this process writes its run: process 0 the run itself, the others a copy of their own
+    beside it (`RUN.process1`), so that processes sharing a file system never write one file twice.
+    Every process needs the same seed (the same initial weights), E526 otherwise."""
+    cluster = settings.cluster
+    if cluster is not None and not settings.deterministic:
+        raise parallel_error(
+            "training on several processes needs the same --seed in every process (the same initial weights)",
+            help="add e.g. --seed 1 to every process's command",
+        )
+    if cluster is None or cluster.process_id == 0:
+        return out
+    if out is not None:
+        return f"{out}.process{cluster.process_id}"
+    return Path("runs") / f"{settings.net.name}-{time.strftime('%Y%m%d-%H%M%S')}.process{cluster.process_id}"
+
+
+def _parallel(settings: Settings, echo: Echo) -> Parallel | None:
+    """Keras on the chosen backend, then the devices (and cluster) it trains on, as the console says."""
+    backend = active(settings.backend.name if settings.backend else None)
+    parallel = setup(backend, settings.devices, settings.cluster, settings.config.batch)  # before any computation
+    echo(f"backend: {backend.name}")
+    if parallel is not None:
+        echo(parallel.describe(settings.config.batch))
+    if settings.cluster is not None:
+        echo(f"several processes: each split is used in whole batches of {settings.config.batch}; "
+             "a last partial batch is left out")  # fmt: skip
+    return parallel
 
 
 def _prepare(settings: Settings, echo: Echo) -> tuple[Network, Head, Dataset]:
@@ -204,6 +254,8 @@ def start_run(net: Network, settings: Settings, head: Head, dataset: Dataset, ou
                 "input_scale": input_scale(net), "preprocessing": preprocessing_name(net),
                 "deterministic": settings.deterministic, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "spec_sha256": spec_hash(net.source),
+                "backend": settings.backend.name if settings.backend else None, "devices": settings.devices,
+                "processes": settings.cluster.processes if settings.cluster else 1,
             },
         )  # fmt: skip
     except NetdslError:
@@ -226,14 +278,14 @@ class Session:
     @classmethod
     def build(cls, net: Network, settings: Settings, head: Head, dataset: Dataset) -> Session:
         config, seed = settings.config, settings.seed
-        backend = active()
+        backend = active(settings.backend.name if settings.backend else None)
         backend.seed(seed, settings.deterministic)
         model = build_model(net, check=False)
         scale = input_scaling(net)
 
         def batches(x: Any, y: Any, training: bool) -> Any:
             return pipeline(x, y, config.batch, head, training=training, augment=config.augment, seed=seed,
-                            scale=scale, backend=backend)  # fmt: skip
+                            scale=scale, backend=backend, sharded=settings.cluster is not None)  # fmt: skip
 
         has_valid = dataset.x_valid is not None and len(dataset.x_valid)
         return cls(
@@ -267,10 +319,11 @@ def _fit_and_finish(
     seconds = time.perf_counter() - started
     run.save_weights(model, "model.weights.h5")
     test_loss, test_accuracy = model.evaluate(session.batches(dataset.x_test, dataset.y_test, False), verbose=0)
+    tested = len(dataset.y_test) - (len(dataset.y_test) % config.batch if settings.cluster is not None else 0)
     trained = len(dataset.y_train) * (len(rows) - resumed_after)
     metrics = {
         "status": status, "epochs": len(rows), "test_loss": float(test_loss), "test_accuracy": float(test_accuracy),
-        "test_images": len(dataset.y_test),
+        "test_images": tested,
         "best_val_accuracy": max((r["val_accuracy"] for r in rows if "val_accuracy" in r), default=None),
         "train_seconds": round(seconds, 2), "images_per_second": round(trained / seconds, 1) if trained else None,
         "seed": settings.seed,
@@ -279,7 +332,7 @@ def _fit_and_finish(
     plot_curves(run, rows, f"{net.name} on {dataset.name}")
     if status == "early_stopping":
         echo(f"stopped early after epoch {len(rows)} (no improvement for {config.patience}); best weights kept")
-    echo(f"test accuracy: {test_accuracy:.4f} (loss {test_loss:.4f}, {len(dataset.y_test):,} images)")
+    echo(f"test accuracy: {test_accuracy:.4f} (loss {test_loss:.4f}, {tested:,} images)")
     echo(f"saved {run.path}/: spec.net config.json history.csv model.weights.h5 metrics.json curves.png")
     return TrainResult(run.path, rows, metrics, dataset.notes)
 

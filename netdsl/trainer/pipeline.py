@@ -69,6 +69,7 @@ def preprocessing_name(net: Network) -> str:
 def pipeline(
     x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool, augment: Augment, seed: int,
     scale: Callable[[Any], Any] | None = lambda x: x * INPUT_SCALE, backend: Backend | None = None,
+    sharded: bool = False,
 ) -> Any:  # fmt: skip
     """Batches for `model.fit`/`evaluate` from uint8 images (scaled per batch, augmented when training) or
     int32 token ids (`scale` None: passed as they are)."""
@@ -76,7 +77,7 @@ def pipeline(
     import keras
 
     layers = augmentation(keras, augment, seed) if training else []
-    return backend.batches(x, y, batch, head, training=training, layers=layers, seed=seed, scale=scale)
+    return backend.batches(x, y, batch, head, training=training, layers=layers, seed=seed, scale=scale, sharded=sharded)
 
 
 def check_options(net: Network, head: Head, config: TrainConfig) -> None:

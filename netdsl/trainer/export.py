@@ -1,0 +1,206 @@
+"""`netdsl export`: a trained run's model in a format other runtimes load (ONNX, LiteRT, SavedModel, .keras),
+through Keras's own `model.export` / `model.save`, and checked where it is made.
+
+The exported model takes pixels as the data holds them (float32, 0..255): the run's `x / 255` is a
+Rescaling layer inside it. A pretrained backbone's `preprocess_input` is not a layer, so it is written
+beside the model instead (PATH.json names it), with the classes and the input shape. The check loads the
+file with its own runtime (onnxruntime, the LiteRT interpreter, TensorFlow, Keras) and compares its
+outputs on real images of the run's data with Keras's, within a stated tolerance.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netdsl.data import limit
+from netdsl.diagnostics import Diagnostic, NetdslError, Source
+from netdsl.runs import write_json
+from netdsl.trainer.head import find_head, load_for
+from netdsl.trainer.inference import load_run
+from netdsl.trainer.pipeline import INPUT_SCALE, input_scaling, preprocessing_name
+from netdsl.transfer import analyze, preprocessing
+
+TOLERANCE = 1e-4
+"""Largest |exported - Keras| allowed on the outputs (probabilities or logits) of float32 models."""
+
+
+def export_error(code: str, message: str, where: Path | str, help: str | None = None) -> NetdslError:
+    """E527 (the export failed) or E528 (the exported model disagrees with Keras)."""
+    return NetdslError([Diagnostic(code, message, None, help=help)], Source("", str(where)))
+
+
+def run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(None, {session.get_inputs()[0].name: x})[0])
+
+
+def run_litert(path: Path, x: np.ndarray) -> np.ndarray:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # TensorFlow's own copy of the interpreter
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    interpreter = Interpreter(model_path=str(path))
+    entry = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(entry["index"], x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(entry["index"], x)
+    interpreter.invoke()
+    return np.asarray(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+
+
+def run_saved_model(path: Path, x: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))  # held: its functions reference the object's variables
+    return np.asarray(loaded.serve(tf.constant(x)))
+
+
+def run_keras(path: Path, x: np.ndarray) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.saving.load_model(str(path), safe_mode=True).predict(x, verbose=0))
+
+
+@dataclass(frozen=True)
+class Format:
+    """One export format: the file suffix Keras asks for, how it is written, and its own runtime."""
+
+    suffix: str  # "" for a directory
+    keras_format: str | None  # model.export(format=...), or None for model.save
+    runtime: str
+    run: Callable[[Path, np.ndarray], np.ndarray]
+
+
+FORMATS: dict[str, Format] = {
+    "onnx": Format(".onnx", "onnx", "onnxruntime", run_onnx),
+    "litert": Format(".tflite", "litert", "LiteRT interpreter", run_litert),
+    "saved_model": Format("", "tf_saved_model", "TensorFlow (tf.saved_model.load)", run_saved_model),
+    "keras": Format(".keras", None, "Keras (keras.saving.load_model, safe mode)", run_keras),
+}
+
+
+@dataclass
+class ExportResult:
+    """What `export` wrote and how close the exported model came to Keras on real images."""
+
+    path: Path
+    format: str
+    runtime: str
+    backend: str
+    images: int
+    max_abs_diff: float
+    tolerance: float
+    same_class: int
+    preprocessing: str
+    sidecar: Path
+
+    def summary(self) -> str:
+        """The command's report: the comparison, then what the model takes as input."""
+        return (
+            f"exported {self.path} ({self.format}, from Keras on {self.backend})\n"
+            f"checked with {self.runtime} on {self.images} images of the run's data: max |exported - Keras| = "
+            f"{self.max_abs_diff:.2e} (tolerance {self.tolerance:g}); the same top class for "
+            f"{self.same_class}/{self.images}\n"
+            f"input: float32 pixels 0..255; {self.preprocessing}; classes and shapes in {self.sidecar}"
+        )
+
+
+def sample_inputs(net: Any, config: dict[str, Any], count: int) -> np.ndarray:
+    """Up to `count` real inputs of the run's data (float32 pixels 0..255, or int32 token ids): its test
+    split, else its training images."""
+    data = limit(load_for(net, find_head(net, analyze(net)), config.get("data")), count, 0)
+    x = data.x_test if len(data.y_test) else data.x_train
+    return np.asarray(x[:count], np.int32 if net.input_dtype == "int32" else np.float32)
+
+
+def with_preprocessing(keras: Any, model: Any, net: Any) -> tuple[Any, str]:
+    """The model taking raw pixels when its preprocessing is a layer (x / 255); else the model itself."""
+    if net.input_dtype == "int32":
+        return model, "int32 token ids go in as they are"
+    if preprocessing(net) is not None:
+        return model, f"apply {preprocessing_name(net)} before the model (written in the .json beside it)"
+    inputs = keras.Input(tuple(net.input_shape), name="pixels")
+    outputs = model(keras.layers.Rescaling(INPUT_SCALE, name="scale")(inputs))
+    return keras.Model(inputs, outputs, name=model.name), "x / 255 is inside the model"
+
+
+def export(
+    run_dir: str | Path, format: str, output: str | Path, *, backend: str | None = None, images: int = 64,
+    tolerance: float = TOLERANCE,
+) -> ExportResult:  # fmt: skip
+    """Export a run's model, load the file with its format's runtime and compare it with Keras (E527, E528)."""
+    kind = FORMATS[format]
+    path = Path(output)
+    if path.exists():
+        raise export_error("E527", f"{path} already exists; netdsl never overwrites it", path, help="choose another -o")
+    if kind.suffix and path.suffix != kind.suffix:
+        raise export_error("E527", f"a {format} file is named *{kind.suffix}, got {path.name}", path,
+                           help=f"-o {path.with_suffix(kind.suffix)}")  # fmt: skip
+    net, config, model = load_run(run_dir, backend)
+    import keras
+
+    exported, how = with_preprocessing(keras, model, net)
+    pixels = sample_inputs(net, config, images)
+    scaled = preprocessing(net) is not None and net.input_dtype != "int32"  # a backbone's preprocess_input, outside
+    x = np.asarray(input_scaling(net)(pixels.copy()), np.float32) if scaled else pixels
+    expected = np.asarray(exported.predict(x, verbose=0))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # Keras's tf2onnx patch probes np.object
+            if kind.keras_format is None:
+                exported.save(str(path))
+            else:
+                exported.export(str(path), format=kind.keras_format, verbose=False)
+        actual = kind.run(path, x)
+    except Exception as err:  # the converters' and runtimes' own errors are of any type; report, not trace
+        _remove(path)
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        raise export_error("E527", f"cannot export to {format} on {keras.backend.backend()}: {first}", path,
+                           help="pip install 'netdsl[export]' (onnx, tf2onnx, onnxruntime, ai-edge-litert); "
+                           "litert and saved_model need --backend tensorflow") from None  # fmt: skip
+    sidecar = Path(f"{path}.json")
+    write_json(sidecar, {
+        "run": str(run_dir), "format": format, "input_shape": list(net.input_shape or ()),
+        "input": "int32 token ids" if net.input_dtype == "int32" else "float32 pixels 0..255, batch first",
+        "preprocessing": how,
+        "classes": config.get("classes"), "head": config.get("head"),
+    })  # fmt: skip
+    return _compared(path, format, kind, keras.backend.backend(), expected, actual, tolerance, how, sidecar)
+
+
+def _compared(
+    path: Path, format: str, kind: Format, backend: str, expected: np.ndarray, actual: np.ndarray,
+    tolerance: float, how: str, sidecar: Path,
+) -> ExportResult:  # fmt: skip
+    """The comparison as a result, or E528 when the exported model is further from Keras than `tolerance`."""
+    actual = actual.reshape(expected.shape)
+    diff = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
+    same = int(np.sum(np.argmax(actual, -1) == np.argmax(expected, -1))) if expected.shape[-1] > 1 else int(
+        np.sum((actual > 0.5) == (expected > 0.5)))  # fmt: skip
+    result = ExportResult(path, format, kind.runtime, backend, len(expected), diff, tolerance, same, how, sidecar)
+    if not diff <= tolerance:  # NaN fails too
+        raise export_error(
+            "E528", f"the exported {format} model differs from Keras by {diff:.3g} (tolerance {tolerance:g}) "
+            f"on {len(expected)} images; {path} is kept for inspection", path,
+            help="report the spec: the format's converter changed the computation",
+        )  # fmt: skip
+    return result
+
+
+def _remove(path: Path) -> None:
+    """Remove a half-written export (a file or a SavedModel directory)."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
