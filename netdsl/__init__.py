@@ -184,6 +184,7 @@ def evaluate(run_dir: str | Path, data: str | None = None, backend: str | None =
     from netdsl.trainer import evaluate as _evaluate
 
     run = path_argument(run_dir, "evaluate", "run_dir")
+    backend = text_argument(backend, "evaluate", "backend", optional=True)
     return _evaluate(run, text_argument(data, "evaluate", "data", True), backend=backend)
 
 
@@ -193,13 +194,24 @@ def predict(run_dir: str | Path, images: Any, top: int = 3, backend: str | None 
 
     run = path_argument(run_dir, "predict", "run_dir")
     top = whole_argument(top, "predict", "top")
+    backend = text_argument(backend, "predict", "backend", optional=True)
     return _predict(run, paths_argument(images, "predict"), top=top, backend=backend)
 
 
-def export(run_dir: str | Path, format: str, output: str | Path, **options: Any) -> Any:
+def export(
+    run_dir: str | Path, format: str, output: str | Path, backend: str | None = None, images: int = 64,
+    tolerance: float = 1e-4,
+) -> Any:  # fmt: skip
     """`netdsl export` as a function: write a run's model as onnx, litert, saved_model or keras, load it
-    with that format's own runtime and compare with Keras on the run's images; returns an ExportResult
-    (raises E527/E528). Options: backend, images, tolerance (netdsl/trainer/export.py)."""
+    with that format's own runtime and compare with Keras on `images` of the run's data; returns an
+    ExportResult (raises E527, or E528 when the outputs differ by more than `tolerance`)."""
     from netdsl.trainer.export import export as _export
 
-    return _export(path_argument(run_dir, "export", "run_dir"), format, output, **options)
+    run = path_argument(run_dir, "export", "run_dir")
+    format = text_argument(format, "export", "format")  # type: ignore[assignment]
+    output = path_argument(output, "export", "output")
+    backend = text_argument(backend, "export", "backend", optional=True)
+    images = whole_argument(images, "export", "images")
+    if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool):
+        raise TypeError(f"netdsl.export: tolerance must be a number, got {type(tolerance).__name__}")
+    return _export(run, format, output, backend=backend, images=images, tolerance=float(tolerance))

@@ -112,7 +112,7 @@ class ExportResult:
             f"checked with {self.runtime} on {self.images} images of the run's data: max |exported - Keras| = "
             f"{self.max_abs_diff:.2e} (tolerance {self.tolerance:g}); the same top class for "
             f"{self.same_class}/{self.images}\n"
-            f"input: float32 pixels 0..255; {self.preprocessing}; classes and shapes in {self.sidecar}"
+            f"input: {self.preprocessing}; classes and shapes in {self.sidecar}"
         )
 
 
@@ -127,12 +127,15 @@ def sample_inputs(net: Any, config: dict[str, Any], count: int) -> np.ndarray:
 def with_preprocessing(keras: Any, model: Any, net: Any) -> tuple[Any, str]:
     """The model taking raw pixels when its preprocessing is a layer (x / 255); else the model itself."""
     if net.input_dtype == "int32":
-        return model, "int32 token ids go in as they are"
+        return model, "int32 token ids, as they are"
     if preprocessing(net) is not None:
-        return model, f"apply {preprocessing_name(net)} before the model (written in the .json beside it)"
+        return (
+            model,
+            f"float32 pixels 0..255; apply {preprocessing_name(net)} before the model (the .json beside it says so)",
+        )
     inputs = keras.Input(tuple(net.input_shape), name="pixels")
     outputs = model(keras.layers.Rescaling(INPUT_SCALE, name="scale")(inputs))
-    return keras.Model(inputs, outputs, name=model.name), "x / 255 is inside the model"
+    return keras.Model(inputs, outputs, name=model.name), "float32 pixels 0..255; x / 255 is inside the model"
 
 
 def export(
@@ -140,6 +143,8 @@ def export(
     tolerance: float = TOLERANCE,
 ) -> ExportResult:  # fmt: skip
     """Export a run's model, load the file with its format's runtime and compare it with Keras (E527, E528)."""
+    if format not in FORMATS:
+        raise export_error("E527", f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}", output)
     kind = FORMATS[format]
     path = Path(output)
     if path.exists():

@@ -21,7 +21,7 @@ from tests.fuzz.test_fuzz_cli import LONG, no_hang
 
 FUNCTIONS = [
     "parse", "load", "analyze", "check", "emit", "spec_id", "draw", "diff", "as_network", "evaluate", "predict",
-    "train", "check_budgets", "format", "list_runs",
+    "train", "check_budgets", "format", "list_runs", "export",
 ]  # fmt: skip
 GOOD = "input 8x8x3\ngap\ndense 2 softmax\n"
 
