@@ -14,6 +14,7 @@ import numpy as np
 from netdsl.data import Dataset, data_error
 from netdsl.data.npz import read_arrays
 from netdsl.data.sequences import to_tokens
+from netdsl.data.stream import IN_MEMORY_BYTES, ImageFiles
 from netdsl.safeio import open_regular
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -183,18 +184,29 @@ def read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
     return array[..., None] if array.ndim == 2 else array
 
 
-def read_split(folder: Path, classes: list[str], input_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Every image of `folder/<class>/`, decoded; all corrupt files are reported together (E503)."""
+def split_files(folder: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
+    """The image files of `folder/<class>/` and their labels, in class order."""
     paths, labels = [], []
     for label, name in enumerate(classes):
         if (folder / name).is_dir():
             found = image_files(folder / name)
             paths += found
             labels += [label] * len(found)
+    return paths, labels
+
+
+def read_split(
+    folder: Path, classes: list[str], input_shape: tuple[int, ...], stream: bool = False
+) -> tuple[Any, np.ndarray]:
+    """Every image of `folder/<class>/`, decoded; all corrupt files are reported together (E503).
+    `stream`: each image is decoded once to check it, then only its path is kept (ImageFiles)."""
+    paths, labels = split_files(folder, classes)
     images, broken = [], []
     for path in paths:
         try:
-            images.append(read_image(path, input_shape))
+            image = read_image(path, input_shape)
+            if not stream:
+                images.append(image)
         except (OSError, ValueError, SyntaxError) as err:  # PIL raises these for undecodable files
             broken.append(f"{path}: {err}")
     if broken:
@@ -203,6 +215,8 @@ def read_split(folder: Path, classes: list[str], input_shape: tuple[int, ...]) -
             "E503", f"{len(broken)} image(s) cannot be decoded: " + "; ".join(broken[:3]) + more, str(folder),
             help="delete or replace the broken files, then run again",
         )  # fmt: skip
+    if stream:
+        return ImageFiles(paths, input_shape), np.asarray(labels, np.int64)
     if not images:
         return np.zeros((0, *input_shape), np.uint8), np.zeros((0,), np.int64)
     shapes = {image.shape for image in images}
@@ -239,18 +253,25 @@ def load_folder(root: Path, input_shape: tuple[int, ...]) -> Dataset:
                     help="every class needs training images",
                 )  # fmt: skip
     image_shape = tuple(input_shape) if len(input_shape) == 3 else None
-    x_train, y_train = read_split(train_dir, classes, input_shape)
-    valid = read_split(valid_dir, classes, input_shape) if valid_dir else (None, None)
-    test = read_split(test_dir, classes, input_shape) if test_dir else (None, None)
+    count = sum(len(split_files(d, classes)[0]) for d in (train_dir, valid_dir, test_dir) if d is not None)
+    stream = image_shape is not None and count * int(np.prod(image_shape)) > IN_MEMORY_BYTES
+    x_train, y_train = read_split(train_dir, classes, input_shape, stream)
+    valid = read_split(valid_dir, classes, input_shape, stream) if valid_dir else (None, None)
+    test = read_split(test_dir, classes, input_shape, stream) if test_dir else (None, None)
     notes = [f"read {len(y_train):,} training images from {train_dir} ({len(classes)} classes: {', '.join(classes[:6])}"
              + (", ..." if len(classes) > 6 else "") + ")"]  # fmt: skip
+    if stream:
+        notes.append(f"streaming from disk: {count:,} images are {count * int(np.prod(image_shape)) / 1e9:.1f} GB "
+                     f"decoded, over the {IN_MEMORY_BYTES / 2**30:.0f} GiB kept in memory; each batch is decoded "
+                     "in the input pipeline")  # fmt: skip
     if image_shape is not None:
         notes.append(f"images decoded as {'x'.join(map(str, image_shape))} (resized where needed)")
     if test[0] is None and valid[0] is not None:
         test = valid
         notes.append(f"no test/ folder: the final accuracy is measured on {valid_dir.name}/")  # type: ignore[union-attr]
     if test[0] is None:
-        test = (np.zeros((0, *x_train.shape[1:]), np.uint8), np.zeros((0,), np.int64))
+        empty = ImageFiles([], x_train.shape[1:]) if stream else np.zeros((0, *x_train.shape[1:]), np.uint8)
+        test = (empty, np.zeros((0,), np.int64))
     return Dataset(
         root.name, x_train, y_train, test[0], test[1], classes=tuple(classes), x_valid=valid[0], y_valid=valid[1],
         notes=notes,

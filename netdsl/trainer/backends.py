@@ -35,11 +35,11 @@ def tf_batches(
     batch of full batches only (the images of a last partial batch are left out, in every process alike)."""
     import tensorflow as tf
 
-    images = tf.constant(x)
+    gather = _gatherer(tf, x)
     labels = tf.constant(y.astype(np.int32))
 
     def load(index: Any) -> tuple[Any, Any]:
-        batch_x = tf.gather(images, index)
+        batch_x = gather(index)
         batch_x = tf.cast(batch_x, tf.int32) if scale is None else scale(tf.cast(batch_x, tf.float32))
         for layer in layers:
             batch_x = layer(batch_x, training=True)
@@ -55,6 +55,22 @@ def tf_batches(
     if sharded:  # a map hides the batch size from tf.data's compute_batch_size; every process takes
         data = data.unbatch().batch(batch, drop_remainder=True)  # as many steps: a partial batch would hang one
     return data.prefetch(tf.data.AUTOTUNE)
+
+
+def _gatherer(tf: Any, x: Any) -> Callable[[Any], Any]:
+    """index batch -> uint8 image batch: from a tensor when `x` is in memory; from disk (an image
+    folder's ImageFiles, decoded here) or a memory-mapped array otherwise, so memory holds batches only."""
+    if isinstance(x, np.ndarray) and not isinstance(x, np.memmap):
+        images = tf.constant(x)
+        return lambda index: tf.gather(images, index)
+    read = x.read if hasattr(x, "read") else (lambda index: np.asarray(x[np.asarray(index)]))
+    shape = tuple(x.shape[1:])
+
+    def gather(index: Any) -> Any:
+        batch = tf.numpy_function(read, [index], tf.as_dtype(x.dtype), stateful=False)
+        return tf.ensure_shape(batch, (None, *shape))
+
+    return gather
 
 
 @dataclass(frozen=True)
