@@ -84,3 +84,16 @@ def test_every_backbone_s_preprocessing_is_keras_s_own(name: str) -> None:
     pixel = np.array([[[[255.0, 128.0, 0.0]]]], dtype="float32")
     out = getattr(keras.applications, app.module).preprocess_input(pixel.copy())
     assert np.allclose(np.asarray(out).ravel(), EXPECTED[app.preprocessing], atol=1e-4), (name, np.asarray(out))
+
+
+def test_check_verify_with_merges_after_mobilenetv3s_operations() -> None:
+    """netdsl's own compiler agrees too (`check --verify`): the head's Add and Multiply come after the
+    backbone's `add`/`multiply` operations took their automatic names, so they are `add_9`, `multiply_9`."""
+    keras = pytest.importorskip("keras")
+    keras.backend.clear_session()
+    net = netdsl.parse("input 100x150x3\npretrained mobilenetv3small weights=none freeze<30\ngap\n"
+                       "add [ dense 8 | dense 8 ]\nmul [ dense 8 ]\ndense 3 softmax\n")  # fmt: skip
+    verification = netdsl.verify(net)
+    assert verification.ok, [d.message for d in verification.differences[:5]]
+    names = [row.name for row in verification.report.layers]
+    assert "add_9" in names and "multiply_9" in names
