@@ -14,7 +14,7 @@ import numpy as np
 from netdsl.data import Dataset, data_error
 from netdsl.data.npz import read_arrays
 from netdsl.data.sequences import to_tokens
-from netdsl.data.stream import IN_MEMORY_BYTES, ImageFiles
+from netdsl.data.stream import IN_MEMORY_BYTES, ImageFiles, StoredRows
 from netdsl.safeio import open_regular
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -27,6 +27,8 @@ NPZ_REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 
 def to_uint8(x: np.ndarray, key: str, where: str) -> np.ndarray:
     """Images as uint8 N x H x W x C: floats in 0..1 are scaled, integers in 0..255 kept."""
+    if isinstance(x, StoredRows):  # uint8 N x H x W x C already, read from the file per batch
+        return x
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:

@@ -17,15 +17,20 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from netdsl.data import data_error
+from netdsl.data.stream import StoredRows
 from netdsl.safeio import open_regular, reason
 
 MAX_NPZ_BYTES = 4 * 2**30
 """The most an `.npz` file may hold once decompressed (4 GiB; CIFAR-10 is 0.18 GB as uint8, 0.7 GB as
 float32): past it, E504 before any array is allocated. docs/limits.md."""
+STREAM_NPZ_BYTES = 256 * 2**20
+"""A uint8 image array at least this large, stored uncompressed, is read from the file a batch at a time
+(netdsl/data/stream.py StoredRows) instead of into memory; MAX_NPZ_BYTES does not count it."""
 MAX_HEADER_BYTES = 10_000  # numpy's own default bound on a .npy header
 ZIP_ERRORS = (
     zipfile.BadZipFile,
@@ -93,6 +98,15 @@ def _read_members(archive: zipfile.ZipFile, path: Path) -> dict[str, np.ndarray]
                     "E504", f"{name} has dtype {dtype}: netdsl reads arrays of numbers (never pickled objects)", where
                 )
             size = math.prod(shape) * dtype.itemsize
+            if size > info.file_size:  # the header promises more than the entry holds: truncated or forged
+                raise data_error(
+                    "E504", f"{name} in {path.name} is truncated: its header claims {size:,} bytes, "
+                    f"the archive holds {info.file_size:,}", where,
+                )  # fmt: skip
+            stored = _stored_rows(archive, info, member, path, shape, fortran, dtype)
+            if stored is not None:  # read from the file a batch at a time: not held, so not counted
+                arrays[name] = stored
+                continue
             total += size
             if total > MAX_NPZ_BYTES:
                 raise data_error(
@@ -102,13 +116,31 @@ def _read_members(archive: zipfile.ZipFile, path: Path) -> dict[str, np.ndarray]
                     where,
                     help="see docs/limits.md",
                 )
-            if size > info.file_size:  # the header promises more than the entry holds: truncated or forged
-                raise data_error(
-                    "E504", f"{name} in {path.name} is truncated: its header claims {size:,} bytes, "
-                    f"the archive holds {info.file_size:,}", where,
-                )  # fmt: skip
             arrays[name] = _read_body(member, shape, fortran, dtype, name, where)
     return arrays
+
+
+def _stored_rows(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, member: Any, path: Path, shape: tuple[int, ...],
+    fortran: bool, dtype: np.dtype,
+) -> StoredRows | None:  # fmt: skip
+    """A large uint8 image array stored uncompressed (np.savez, not savez_compressed) as rows read from
+    the file itself; None for anything else, which is read into memory as before."""
+    size = math.prod(shape) * dtype.itemsize
+    if size < STREAM_NPZ_BYTES or dtype != np.uint8 or fortran or len(shape) != 4:
+        return None
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 1:  # compressed or encrypted
+        return None
+    stream = archive.fp
+    stream.seek(info.header_offset)  # type: ignore[union-attr]
+    local = stream.read(30)  # type: ignore[union-attr]  # the local file header: its name and extra field vary
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        return None
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    offset = info.header_offset + 30 + name_length + extra_length + member.tell()  # + the .npy header
+    if offset + size > path.stat().st_size:
+        return None
+    return StoredRows(path, offset, shape)
 
 
 def _read_body(
