@@ -170,7 +170,9 @@ def _op_lines(calls: tuple[OpCall, ...], argument: Any) -> list[str]:
     lines = []
     for index, call in enumerate(calls):
         first = call.inputs[0]
-        if not isinstance(first, str) and last_use.get(first, -2) <= index:  # the first input dies here: reuse its name
+        if index == len(calls) - 1:  # the statement's result is the current tensor (`add d1 [id | id]` too)
+            target = "x"
+        elif not isinstance(first, str) and last_use.get(first, -2) <= index:  # the first input dies here: reuse it
             target = names[first]
         else:
             used = set(names.values()) | {i for c in calls for i in c.inputs if isinstance(i, str)}
@@ -403,7 +405,8 @@ class Emitter:
             if count != "1":
                 header.append(f"for _ in range({count}):")
         body = self.block(bodies, inner)
-        if len(repeat.variables) == 1 and not re.search(rf"\b{inner[repeat.var]}\b", "\n".join(body)):
+        used = "\n".join([*header[1:], *body])  # the count may be the loop's own variable: `repeat f [...] for f in`
+        if len(repeat.variables) == 1 and not re.search(rf"\b{inner[repeat.var]}\b", used):
             header[0] = header[0].replace(f"for {inner[repeat.var]} in", "for _ in", 1)  # values kept, for the reader
         return [*(INDENT * depth + line for depth, line in enumerate(header)), *indent(body, len(header))]
 

@@ -107,6 +107,16 @@ LOOPS = {
         "input 30x4\nrepeat [lstm w seq bidir] for w in 8, 16\ngru 4 seq\nconv 2 k3 valid\nupsample 2\ngmp",
         ["layers.Bidirectional(layer=layers.LSTM(units=16, return_sequences=True))(x)", "layers.UpSampling1D(size=2)"],
     ),
+    # a merge of a name and identities only assigns the current tensor (found by tests/properties)
+    "merge of a name and ids": (
+        "input 8x8x3\nconv 3 as later\nadd later [ id | id ]\nconv 2",
+        ["x = layers.Add()([later, x, x])"],
+    ),
+    # a count that is the loop's own variable keeps the variable's name (found by tests/properties)
+    "count from the loop variable": (
+        "input 8x8x3\nrepeat f [conv 2 k1] for f in 1, 3\ngap",
+        ["for f in (1, 3):", "for _ in range(f):"],
+    ),
     # dense on a 4-D tensor, odd sizes, every pooling kind
     "pools": (
         "input 7x5x2\nmaxpool k3 s1 same\navgpool 2\ndense 3 tanh bn\nmaxpool k1x2 s2x1\ngap\nsoftmax",
