@@ -98,11 +98,6 @@ def _read_members(archive: zipfile.ZipFile, path: Path) -> dict[str, np.ndarray]
                     "E504", f"{name} has dtype {dtype}: netdsl reads arrays of numbers (never pickled objects)", where
                 )
             size = math.prod(shape) * dtype.itemsize
-            if size > info.file_size:  # the header promises more than the entry holds: truncated or forged
-                raise data_error(
-                    "E504", f"{name} in {path.name} is truncated: its header claims {size:,} bytes, "
-                    f"the archive holds {info.file_size:,}", where,
-                )  # fmt: skip
             stored = _stored_rows(archive, info, member, path, shape, fortran, dtype)
             if stored is not None:  # read from the file a batch at a time: not held, so not counted
                 arrays[name] = stored
@@ -116,6 +111,11 @@ def _read_members(archive: zipfile.ZipFile, path: Path) -> dict[str, np.ndarray]
                     where,
                     help="see docs/limits.md",
                 )
+            if size > info.file_size:  # the header promises more than the entry holds: truncated or forged
+                raise data_error(
+                    "E504", f"{name} in {path.name} is truncated: its header claims {size:,} bytes, "
+                    f"the archive holds {info.file_size:,}", where,
+                )  # fmt: skip
             arrays[name] = _read_body(member, shape, fortran, dtype, name, where)
     return arrays
 
@@ -127,7 +127,7 @@ def _stored_rows(
     """A large uint8 image array stored uncompressed (np.savez, not savez_compressed) as rows read from
     the file itself; None for anything else, which is read into memory as before."""
     size = math.prod(shape) * dtype.itemsize
-    if size < STREAM_NPZ_BYTES or dtype != np.uint8 or fortran or len(shape) != 4:
+    if size < STREAM_NPZ_BYTES or size > info.file_size or dtype != np.uint8 or fortran or len(shape) != 4:
         return None
     if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 1:  # compressed or encrypted
         return None
