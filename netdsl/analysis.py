@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -18,6 +17,7 @@ from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Network, Span
 from netdsl.layers.base import GraphBase, Op, ReceptiveField, Shape, ShapeError, fmt_shape
 from netdsl.layers.pretrained import Application
+from netdsl.lints import lints
 from netdsl.quick import construct, paused_gc
 
 MAX_KERAS_LAYERS = 500_000
@@ -35,19 +35,6 @@ def too_large(what: str, count: int, span: Span | None) -> NetdslError:
         "E207", f"{what} has more than 2**63 elements ({count.bit_length()}-bit count); no framework can hold it",
         span, help="see docs/limits.md",
     )])  # fmt: skip
-
-
-def physical_memory() -> int | None:
-    """The machine's RAM in bytes, or None where the OS cannot tell (then no memory warning is given)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def gigabytes(n: int) -> str:
-    """`1.5 GB` (1024-based, like Keras's summary), for memory messages."""
-    return f"{n / 1024**3:,.1f} GB"
 
 
 class LayerReport(BaseModel):
@@ -301,62 +288,6 @@ def _row(
     )
 
 
-FINAL = frozenset({"softmax", "sigmoid", "log_softmax"})
-
-
-def _trailing_warnings(net: Network) -> Iterable[Diagnostic]:
-    """W401: layers after the activation that ends a classifier (Keras accepts them)."""
-    seen_final = False
-    for layer in net.layers:
-        if layer.restarts_path:
-            seen_final = False
-            continue
-        post = getattr(layer, "post", ()) or ((getattr(layer, "function", None),) if layer.kind == "activation" else ())
-        post = (getattr(layer, "activation", None), *post)  # `dense 10 activation=softmax`: fused
-        if seen_final and layer.kind not in ("dropout",):
-            yield Diagnostic(
-                "W401",
-                f"{layer.kind} comes after the final softmax/sigmoid; the classifier's probabilities are changed again",
-                layer.span,
-                severity="warning",
-                help="move the softmax/sigmoid to the last layer",
-            )
-            return
-        if FINAL.intersection(post):
-            seen_final = True
-
-
-def _first_layer_warnings(net: Network) -> Iterable[Diagnostic]:
-    """W403: dropout or an activation straight on the input acts on raw pixels, seldom what was meant."""
-    first = net.layers[0]
-    if first.kind in ("dropout", "activation"):
-        what = "dropout" if first.kind == "dropout" else getattr(first, "function", first.kind)
-        yield Diagnostic(
-            "W403",
-            f"{what} is the very first layer: it acts on the raw input, not on learned features",
-            first.span,
-            severity="warning",
-            help=f"put {what} after a conv or dense layer (or remove it)",
-        )
-
-
-def _memory_warnings(rows: list[LayerReport], total: int) -> Iterable[Diagnostic]:
-    """W405: the float32 parameters alone exceed this machine's RAM, so building the model would fail."""
-    memory = physical_memory()
-    if memory is None or 4 * total <= memory:
-        return
-    largest = max(rows, key=lambda r: r.params)
-    span = Span(line=largest.line, column=largest.column) if largest.line and largest.column else None
-    yield Diagnostic(
-        "W405",
-        f"the {total:,} float32 parameters need {gigabytes(4 * total)}, more than this machine's "
-        f"{gigabytes(memory)} of memory; building or training this model would fail",
-        span,
-        severity="warning",
-        help=f"the largest layer is {largest.name} with {largest.params:,} parameters",
-    )
-
-
 def analyze(net: Network, trainable: Callable[[int, str], bool] | None = None) -> Report:
     """Shapes, counts, MACs and receptive fields of every layer; raise NetdslError if it cannot build.
 
@@ -402,10 +333,7 @@ def _analyze(net: Network, trainable: Callable[[int, str], bool] | None) -> Repo
     total = sum(r.params for r in rows)
     trainable_total = sum(r.trainable_params for r in rows)
     macs = sum(r.macs for r in rows)
-    warnings = [
-        *_first_layer_warnings(net), *graph.warnings, *_trailing_warnings(net), *_memory_warnings(rows, total),
-        *_graph_warnings(graph, dead),
-    ]  # fmt: skip
+    warnings = lints(net, graph, rows, dead, total)
     return Report(
         file=net.file,
         name=net.name,
@@ -422,25 +350,6 @@ def _analyze(net: Network, trainable: Callable[[int, str], bool] | None) -> Repo
         param_bytes=4 * total,
         warnings=[w.to_dict() for w in warnings],
     )
-
-
-def _graph_warnings(graph: ShapeGraph, dead: list[LayerReport]) -> Iterable[Diagnostic]:
-    """W407: a name given with `as` and never used; W406: layers whose output reaches no output of the model
-    (Keras leaves them out of the model, so netdsl does too)."""
-    seen: set[tuple[str, Span | None]] = set()
-    for name, span in graph.bound.items():
-        shown = name.split("#")[0]
-        if name not in graph.looked_up and (shown, span) not in seen:
-            seen.add((shown, span))
-            yield Diagnostic("W407", f"'{shown}' is named but never used", span, severity="warning",
-                             help=f"use it (`use {shown}`, `add {shown}`, `cat {shown}`, `output {shown}`) or drop `as {shown}`")  # fmt: skip
-    real = [row for row in dead if row.type != "InputLayer"]
-    if real:
-        first = real[0]
-        span = Span(line=first.line, column=first.column) if first.line and first.column else None
-        names = ", ".join(row.name for row in real[:5]) + (", ..." if len(real) > 5 else "")
-        yield Diagnostic("W406", f"{len(real)} layer{'s' * (len(real) != 1)} {'reach' if len(real) != 1 else 'reaches'} no output and {'are' if len(real) != 1 else 'is'} left out of the model: {names}",
-                         span, severity="warning", help="name the tensor and list it in `output`, or merge it into the network")  # fmt: skip
 
 
 def format_shape(shape: tuple[int | None, ...]) -> str:

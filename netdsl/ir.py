@@ -159,10 +159,9 @@ class Layer(BaseModel):
     words: ClassVar[tuple[str, ...] | None] = None  # the statement words; None: the kind; (): none (made by lowering)
     internal: ClassVar[frozenset[str]] = frozenset({"kind", "span", "tap"})  # fields no argument may set
     takes_branches: ClassVar[bool] = False  # `add [a | b]`: the layer holds sub-networks
-    own_function: ClassVar[bool] = False
-    restarts_path: ClassVar[bool] = (
-        False  # `use NAME`: what follows no longer comes after the layers above  # `netdsl emit` writes each use as a call of a function of its own
-    )
+    own_function: ClassVar[bool] = False  # `netdsl emit` writes each use as a call of a function of its own
+    restarts_path: ClassVar[bool] = False  # `use NAME`: what follows no longer comes after the layers above
+    keeps_predictions: ClassVar[bool] = False  # acts only while training (dropout): harmless after the softmax
     syntax: ClassVar[Any] = None  # a netdsl.layers.base.Syntax
     summary: ClassVar[str] = ""
     is_head_candidate: ClassVar[bool] = False  # its units can be a classifier's scores (dense): E506 points here
@@ -183,6 +182,15 @@ class Layer(BaseModel):
 
     def output_activation(self) -> str | None:
         """The activation this layer's output ends in (`softmax`, `relu`, ...), or None for a linear output."""
+        return None
+
+    def activations(self) -> tuple[str, ...]:
+        """Every activation this layer applies, in order (W401 looks for the classifier's softmax here)."""
+        return ()
+
+    def raw_input_note(self) -> str | None:
+        """What to call this layer in W403 when it is the very first one and so acts on raw input
+        (`dropout`, `relu`), or None when it belongs there."""
         return None
 
     @classmethod

@@ -7,18 +7,13 @@ collected, so one run reports all the independent mistakes of a file.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
+from netdsl.binding import MAX_ARGUMENTS, Binding  # noqa: F401  (MAX_ARGUMENTS: documented here)
 from netdsl.budgets import BudgetStatements
 from netdsl.diagnostics import Diagnostic, NetdslError, Source, did_you_mean
 from netdsl.ir import (
-    OPTIMIZERS,
-    SCHEDULES,
     WORDS,
     Argument,
     Augment,
@@ -34,90 +29,21 @@ from netdsl.ir import (
     Statement,
     TrainConfig,
 )
-from netdsl.layers.base import Syntax
 from netdsl.layers.graph import Merge, Use
+from netdsl.lower_directives import DIRECTIVES, DirectiveStatements, register_directive  # noqa: F401
 from netdsl.lower_graph import Frame, GraphStatements
 from netdsl.names import BAD, Scopes, evaluate, names_ahead
 
 MAX_LAYERS = 250_000
 """Most statements a program may expand to. The analyzer is linear (about 20 us and 1.5 KB per
 Keras layer), so this keeps `netdsl check` within seconds and a few hundred MB; docs/limits.md."""
-MAX_ARGUMENTS = 10_000
-"""Most arguments one statement may take (`dense 8 relu relu ...`): far more than any real layer needs, and
-a 2 MB one-line spec is answered in a second instead of building half a million activations."""
 MAX_ERRORS = 50
 """Errors reported per file: enough to act on, and a bound on the work a hostile spec can cause."""
 MAX_DEPTH = 100
 """Deepest nesting of `repeat`: lowering recurses once per level, far below Python's stack limit."""
 
-TRAIN_SYNTAX = Syntax(
-    flags={
-        **{name: ("optimizer", name) for name in OPTIMIZERS},
-        **{name: ("schedule", name) for name in SCHEDULES},
-    },
-    aliases={
-        "learning_rate": "lr", "batch_size": "batch", "smoothing": "label_smoothing",
-        "early_stopping": "patience", "wd": "weight_decay", "validation_split": "validation", "val": "validation",
-    },
-    example="train adam lr=0.01 batch=256 epochs=10",
-)  # fmt: skip
-AUGMENT_SYNTAX = Syntax(
-    flags={"flip": ("flip", True), "hflip": ("flip", True), "vflip": ("vflip", True)},
-    aliases={"rotate": "rotation", "horizontal_flip": "flip", "vertical_flip": "vflip"},
-    example="augment shift=0.1 flip",
-)  # fmt: skip
-PHASE_SYNTAX = Syntax(
-    positional=("epochs",),
-    flags={
-        **{name: ("optimizer", name) for name in OPTIMIZERS},
-        **{name: ("schedule", name) for name in SCHEDULES},
-        "frozen": ("freeze", "all"), "trainable": ("freeze", "none"),
-    },
-    below=("freeze",),
-    aliases={"learning_rate": "lr"},
-    example="phase epochs=3 rmsprop lr=1e-4 freeze<142",
-)  # fmt: skip
 
-
-@dataclass(frozen=True)
-class Directive:
-    """A statement that configures rather than adds a layer: registered here as layers register themselves,
-    so lowering, `netdsl layers` and the did-you-mean list all read one table."""
-
-    word: str
-    method: str  # the _Lowering method that handles it
-    example: str
-    summary: str
-    top_level: bool = True  # refused inside repeat, a branch or a block (E208)
-
-
-DIRECTIVES: dict[str, Directive] = {}
-
-
-def register_directive(directive: Directive) -> Directive:
-    DIRECTIVES[directive.word] = directive
-    return directive
-
-
-for _directive in (
-    Directive(
-        "input",
-        "input",
-        "input 32x32x3  |  input 200 int  |  input 10 as meta",
-        "the input shape (several, each named, for several inputs)",
-    ),
-    Directive("train", "directive", TRAIN_SYNTAX.example, "training defaults; the CLI overrides them"),
-    Directive("augment", "directive", AUGMENT_SYNTAX.example, "training-time augmentation"),
-    Directive("phase", "phase", PHASE_SYNTAX.example, "one training phase (docs/transfer.md)"),
-    Directive("output", "output", "output logits boxes", "the named tensors the model returns"),
-    Directive("assert", "budget", "assert params < 2M", "a budget that check and train hold the network to"),
-):
-    register_directive(_directive)
-
-_PREFIXED = re.compile(r"([a-z]+)([0-9]+(?:x[0-9]+)*)")
-
-
-class _Lowering(GraphStatements, BudgetStatements):
+class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements):
     def __init__(self, source: Source) -> None:
         self.source = source
         self.diagnostics: list[Diagnostic] = []
@@ -156,144 +82,6 @@ class _Lowering(GraphStatements, BudgetStatements):
     def resolve(self, arg: Argument, env: dict[str, Any]) -> Any:
         """A variable's value, arithmetic's result (BAD after a located error), or the literal."""
         return evaluate(arg, env, lambda code, message, span, help: self.error(code, message, span, help))
-
-    def bind(
-        self, word: str, syntax: Syntax, fields: Sequence[str], args: Sequence[Argument], env: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Span]] | None:
-        """Arguments -> {field: value}, by the syntax's declarations; None after an error."""
-        if len(args) > MAX_ARGUMENTS:
-            self.error("E207", f"{word} has {len(args):,} arguments; netdsl reads at most {MAX_ARGUMENTS:,} per statement",
-                       args[MAX_ARGUMENTS].span, help="see docs/limits.md")  # fmt: skip
-            return None
-        values: dict[str, Any] = {}
-        spans: dict[str, Span] = {}
-        positional = list(syntax.positional)
-        sequence_field, sequence_words = syntax.sequence or ("", frozenset())
-        sequence: list[str] = []
-        options: dict[int, list[Argument]] = {}  # sequence item -> the `key=value` written right after it
-        ok = True
-        open_item: int | None = None  # the sequence item that options written right after it belong to
-
-        def put(field: str, value: Any, span: Span) -> bool:
-            if field in values:
-                self.error(
-                    "E204", f"{word}: {field} is given twice", span, help=f"first given at column {spans[field].column}"
-                )
-                return False
-            values[field], spans[field] = value, span
-            return True
-
-        keywords = [f for f in fields if f not in ("kind", "span", sequence_field)]
-        for arg in args:
-            value = self.resolve(arg, env)
-            key = syntax.aliases.get(arg.key, syntax.prefixed.get(arg.key, arg.key)) if arg.key is not None else None
-            if open_item is not None and arg.op == "=" and key not in keywords:
-                options[open_item].append(arg)  # `conv 32 bn momentum=.9`: the bn's own option
-                continue
-            open_item = None
-            if value is BAD:
-                ok = False
-            elif arg.key is not None:
-                field = key  # `s=2` as `s2`: a prefix is a keyword too
-                if arg.op == "<" and field not in syntax.below:
-                    self.error("E202", f"{word} takes no '{arg.key}<...' argument", arg.span)
-                    ok = False
-                elif arg.op == "=" and field not in keywords:
-                    hint = did_you_mean(arg.key, [*keywords, *syntax.aliases, *syntax.prefixed])
-                    self.error(
-                        "E202", f"{word} has no argument '{arg.key}'", arg.span,
-                        help=hint or (f"{word} takes: {', '.join(keywords)}" if keywords else f"{word} takes no keyword arguments"),
-                    )  # fmt: skip
-                    ok = False
-                else:
-                    ok &= put(field, value, arg.span)
-            elif isinstance(value, str) and not arg.quoted:
-                match = _PREFIXED.fullmatch(value)
-                if value in syntax.flags:
-                    field, flag_value = syntax.flags[value]
-                    ok &= put(field, flag_value, arg.span)
-                elif value in sequence_words:
-                    sequence.append(value)
-                    open_item = len(sequence) - 1
-                    options[open_item] = []
-                elif match and match.group(1) in syntax.prefixed:
-                    numbers = tuple(int(n) for n in match.group(2).split("x"))
-                    ok &= put(syntax.prefixed[match.group(1)], numbers[0] if len(numbers) == 1 else numbers, arg.span)
-                else:
-                    ok = False
-                    self.unknown_word(word, value, arg, syntax, sequence_words, positional)
-            elif positional:
-                ok &= put(positional.pop(0), value, arg.span)
-            else:
-                taken = ", ".join(syntax.positional) or "none"
-                self.error("E202", f"{word}: unexpected value '{arg.text()}' (positional arguments: {taken})", arg.span)
-                ok = False
-        if sequence:
-            steps = [self.step(word, item, options.get(i), env) if options.get(i) else item
-                     for i, item in enumerate(sequence)]  # fmt: skip
-            ok &= None not in steps
-            values[sequence_field] = tuple(steps)
-        return (values, spans) if ok else None
-
-    def step(self, word: str, item: str, args: list[Argument], env: dict[str, Any]) -> Layer | None:
-        """A post-op word with options (`bn momentum=.9` after a conv): the node of that word's own layer
-        class (BatchNorm, Activation), bound and validated by its syntax; None after an error."""
-        cls = WORDS[item]
-        where = f"{word}: {item}"
-        bound = self.bind(where, cls.syntax, list(cls.model_fields), args, env)
-        if bound is None:
-            return None
-        values, spans = bound
-        data = {**cls.from_word(item), **values, "span": args[0].span}
-        return self.validate(where, cls, data, spans, args[0].span, cls.syntax.example)  # type: ignore[return-value]
-
-    def unknown_word(
-        self,
-        word: str,
-        value: str,
-        arg: Argument,
-        syntax: Syntax,
-        sequence_words: frozenset[str],
-        positional: list[str],
-    ) -> None:
-        known = [*syntax.flags, *sequence_words, *(f"{p}N" for p in syntax.prefixed)]
-        hint = did_you_mean(value, known)
-        if hint is None and positional and re.fullmatch(r"[a-z]\w*", value):
-            hint = f"'{value}' is not a defined variable; variables come from `repeat [...] for {value} in ...`"
-            self.error("E205", f"{word}: '{value}' is not defined", arg.span, help=hint)
-            return
-        if hint is None and known:
-            hint = f"{word} accepts: " + ", ".join(sorted(set(known) - set(sequence_words))[:12])
-            if sequence_words:
-                hint += ", and activations or bn"
-        self.error("E202", f"{word}: unknown argument '{value}'", arg.span, help=hint)
-
-    def validate(
-        self, word: str, model: type[BaseModel], data: dict[str, Any], spans: dict[str, Span], span: Span, example: str
-    ) -> BaseModel | None:
-        """Build a Pydantic model, turning its validation errors into located diagnostics."""
-        try:
-            return model.model_validate(data)
-        except ValidationError as err:
-            reported: set[str] = set()
-            for item in err.errors(include_url=False):
-                field = str(item["loc"][0]) if item["loc"] else "?"
-                if field in reported:  # one message per field (a pair reports each element)
-                    continue
-                reported.add(field)
-                where = spans.get(field, span)
-                if item["type"] == "missing":
-                    example_help = f"for example: {example}" if example else None
-                    self.error("E203", f"{word}: missing {field}", span, help=example_help)
-                    continue
-                got = data.get(field, item.get("input"))
-                got_text = "x".join(map(str, got)) if isinstance(got, tuple) else got
-                field_info = model.model_fields.get(field)
-                integral = field_info is not None and "int" in str(field_info.annotation)
-                self.error("E201", f"{word}: {field} {_expectation(item, integral)}, got {got_text}", where)
-            return None
-
-    # ------------------------------------------------------------ statements
 
     def command(self, cmd: Command, env: dict[str, Any], depth: int = 0) -> None:
         self.statements += 1
@@ -357,66 +145,6 @@ class _Lowering(GraphStatements, BudgetStatements):
         values, spans = bound
         data = {**cls.from_word(cmd.word), **values, "span": cmd.span}
         return self.validate(cmd.word, cls, data, spans, cmd.span, cls.syntax.example)  # type: ignore[return-value]
-
-    def input(self, cmd: Command, env: dict[str, Any]) -> None:
-        """`input 32x32x3`, `input 200 int` (token ids), `input 10 as meta` (one of several inputs)."""
-        if self.layers:
-            self.error("E206", "input must come before the first layer", cmd.span)
-            return
-        dtypes = {"int": "int32", "float": "float32"}
-        flags = [
-            a for a in cmd.args if a.key is None and not a.quoted and isinstance(a.value, str) and a.value in dtypes
-        ]
-        args = [a for a in cmd.args if a not in flags]
-        values = [self.resolve(a, env) for a in args if a.key is None]
-        if len(args) != 1 or len(values) != 1 or len(flags) > 1:
-            self.error("E206", "input takes one shape, such as `input 32x32x3` (and `int` for token ids)", cmd.span)
-            return
-        shape = values[0]
-        shape = (shape,) if isinstance(shape, int) and not isinstance(shape, bool) else shape
-        if not isinstance(shape, tuple) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
-        ):
-            self.error(
-                "E206",
-                f"input: expected a shape of positive sizes such as 32x32x3, got {args[0].text()}",
-                args[0].span,
-            )
-            return
-        dtype = dtypes[flags[0].value] if flags else "float32"
-        if self.input_shape is not None:
-            return self.extra_input(cmd, shape, dtype)
-        self.input_shape, self.input_span, self.input_dtype = shape, cmd.span, dtype
-        if cmd.alias is not None:
-            self.input_name = self.scopes.bind(cmd.alias, cmd.alias_span)
-
-    def directive(self, cmd: Command, env: dict[str, Any]) -> None:
-        model, syntax, target = (
-            (TrainConfig, TRAIN_SYNTAX, self.train) if cmd.word == "train" else (Augment, AUGMENT_SYNTAX, self.augment)
-        )
-        fields = [f for f in model.model_fields if f not in ("augment", "phases")]
-        bound = self.bind(cmd.word, syntax, fields, cmd.args, env)
-        if bound is None:
-            return
-        values, spans = bound
-        for field, _value in values.items():
-            if field in target:
-                self.error("E204", f"{cmd.word}: {field} is given twice", spans[field])
-                return
-        if self.validate(cmd.word, model, {**target, **values}, spans, cmd.span, syntax.example) is not None:
-            target.update(values)
-
-    def phase(self, cmd: Command, env: dict[str, Any]) -> None:
-        """`phase epochs=3 rmsprop lr=1e-4 freeze<142`: one more stretch of training, in the order written."""
-        fields = [f for f in PhaseConfig.model_fields if f != "span"]
-        bound = self.bind(cmd.word, PHASE_SYNTAX, fields, cmd.args, env)
-        if bound is None:
-            return
-        values, spans = bound
-        data = {**values, "span": cmd.span}
-        phase = self.validate(cmd.word, PhaseConfig, data, spans, cmd.span, PHASE_SYNTAX.example)
-        if phase is not None:
-            self.phases.append(phase)  # type: ignore[arg-type]
 
     def repeat(self, rep: Repeat, env: dict[str, Any], depth: int, where: str = "repeat") -> None:
         envs = self.iterations(rep, env)
@@ -563,33 +291,6 @@ def _sizing_env(envs: list[dict[str, Any]], env: dict[str, Any]) -> dict[str, An
         if counts:
             sized[key] = max(counts)
     return sized
-
-
-def _expectation(item: Any, integral: bool) -> str:
-    """Pydantic's error as the second half of Keras's template: `stride must be a positive integer`."""
-    kind, ctx = item["type"], item.get("ctx") or {}
-    if kind == "greater_than" and ctx.get("gt") == 0 and integral:
-        return "must be a positive integer"
-    table = {
-        "greater_than": "must be greater than {gt}",
-        "greater_than_equal": "must be at least {ge}",
-        "less_than": "must be less than {lt}",
-        "less_than_equal": "must be at most {le}",
-        "int_from_float": "must be a whole number",
-        "int_parsing": "must be a whole number",
-        "int_type": "must be a whole number",
-        "float_parsing": "must be a number",
-        "float_type": "must be a number",
-        "bool_type": "must be true or false",
-        "bool_parsing": "must be true or false",
-        "literal_error": "must be {expected}",
-        "tuple_type": "must be a number or one size per axis such as 3x5",
-        "too_long": "must be a number or one size per axis such as 3x5",
-        "too_short": "must be a number or one size per axis such as 3x5",
-    }
-    if kind in table:
-        return table[kind].format(**{k: v for k, v in ctx.items()}) if ctx else table[kind]
-    return item["msg"].removeprefix("Input ").removeprefix("Value error, ").replace("should", "must")
 
 
 class _Stop(Exception):

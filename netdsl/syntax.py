@@ -6,18 +6,17 @@ terminal names (`LSQB`).
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
-from lark import Lark, Token, Transformer_NonRecursive, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.lexer import PatternStr
+from lark import Token, Transformer_NonRecursive, v_args
+from lark.exceptions import UnexpectedEOF, UnexpectedInput
 
-from netdsl.diagnostics import Diagnostic, NetdslError, Source, did_you_mean
+from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.fastparse import Fallback, parse_fast
 from netdsl.ir import Argument, Command, Define, Expr, Param, Repeat, Span, Statement
+from netdsl.lark_parser import GRAMMAR_PATHS, grammar_path, parser  # noqa: F401  (the public names stay here)
+from netdsl.syntax_errors import TERMINAL_WORDS, _syntax_error, expected_words, statement_around  # noqa: F401
 
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 """Largest spec netdsl reads: a hundred thousand written-out layers fit; docs/limits.md."""
@@ -26,7 +25,7 @@ MAX_TOKENS = 500_000
 transformer take ~40 us of CPU per token here, so parsing stays under ~20 s; docs/limits.md."""
 MAX_STATEMENT_TOKENS = 20_000
 """Most tokens between two `;`, line breaks or brackets: a statement takes at most 10,000 arguments
-(netdsl.lower.MAX_ARGUMENTS), and a 2 MB one-line spec is refused before it is parsed."""
+(netdsl.binding.MAX_ARGUMENTS), and a 2 MB one-line spec is refused before it is parsed."""
 MAX_DIGITS = 40
 """Longest whole number (in a number, a shape or `k3`-style option): sizes past 2**63 are refused by the
 analyzer anyway, and Python will not even convert integers of over 4,300 digits."""
@@ -35,42 +34,6 @@ _INTEGRAL = re.compile(r"[+-]?[0-9]+|[0-9]+(x[0-9]+)+|[A-Za-z]+[0-9]+(x[0-9]+)*"
 _TOKEN = re.compile(
     r"#[^\n]*|(?:\r?\n)+|[^\s;\[\]=<,#|()*/+\-]+|[;\[\]=<,|()*/+\-]"
 )  # line breaks count, as Lark's _NL
-
-_HERE = Path(__file__).resolve().parent
-GRAMMAR_PATHS = (
-    _HERE / "grammar" / "netdsl.lark",  # inside an installed wheel
-    _HERE.parent / "grammar" / "netdsl.lark",  # in a checkout (and an editable install)
-)
-
-TERMINAL_WORDS = {
-    "NUMBER": "a number",
-    "NAME": "a word",
-    "SHAPE": "a shape such as 32x32x3",
-    "LIMIT": "a number such as 2M, 300M, 32 or 64MB",
-    "STRING": 'a quoted string ("...")',
-    "_NL": "a new line",
-    "$END": "the end of the file",
-}
-
-
-def grammar_path() -> Path:
-    """The grammar file, from a wheel or a checkout."""
-    for path in GRAMMAR_PATHS:
-        if path.exists():
-            return path
-    raise FileNotFoundError(f"netdsl.lark not found in {', '.join(map(str, GRAMMAR_PATHS))}")
-
-
-@functools.cache
-def parser() -> Lark:
-    """The LALR parser, built once per process (and cached on disk by Lark between processes)."""
-    return Lark(
-        grammar_path().read_text(encoding="utf-8"),
-        parser="lalr",
-        propagate_positions=True,
-        maybe_placeholders=False,
-        cache=True,
-    )
 
 
 def _span(meta_or_token: object) -> Span:
@@ -228,81 +191,6 @@ class ToSurface(Transformer_NonRecursive):
         return self._keyed(children, "<")
 
 
-def _describe(terminal: str) -> str:
-    if terminal in TERMINAL_WORDS:
-        return TERMINAL_WORDS[terminal]
-    try:
-        pattern = parser().get_terminal(terminal).pattern
-    except KeyError:
-        return terminal.lower()
-    if isinstance(pattern, PatternStr):
-        return f"'{pattern.value}'"
-    return terminal.lower()
-
-
-def expected_words(terminals: set[str] | frozenset[str]) -> str:
-    """`'[', a number or a word`: the expected tokens in words, for humans."""
-    names = sorted({_describe(t) for t in terminals if not t.startswith("__")})
-    if len(names) > 1:
-        return ", ".join(names[:-1]) + " or " + names[-1]
-    return names[0] if names else "something else"
-
-
-_NUMBER = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-
-
-def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
-    line, column = max(err.line, 1), max(err.column, 1)
-    help_text = None
-    run_together = isinstance(err, UnexpectedToken) and err.token.type == "LIMIT" and not _NUMBER.fullmatch(err.token)
-    if isinstance(err, UnexpectedCharacters) or run_together:  # `3k` outside `assert` lexes as a budget's limit
-        text = source.line(line)
-        char = text[column - 1 : column] or "?"
-        shown = f"'{char}'" if char.isprintable() else f"U+{ord(char):04X}"  # NUL, ESC, ... named, not printed
-        help_text = "statements are words and numbers separated by ';' or new lines; '#' starts a comment"
-        if char.isascii() and char.isalnum():  # `32x32x`, `3k`: a number run into letters
-            start = len(re.sub(r"[A-Za-z0-9_.+\-]*$", "", text[: column - 1]))
-            chunk = re.match(r"[A-Za-z0-9_.+\-]*", text[start:]).group()  # type: ignore[union-attr]
-            help_text = f"'{chunk}' is not a number, a shape such as 32x32x3, or a word (words start with a letter)"
-        return Diagnostic(
-            "E103",
-            f"unexpected character {shown}",
-            Span(line=line, column=column, end_line=line, end_column=column + 1),
-            help=help_text,
-        )
-    if isinstance(err, UnexpectedToken) and err.token.type != "$END":
-        token: Token = err.token
-        text = str(token).replace("\n", "\\n")
-        statement = re.split(r"[;\[]", source.line(line)[: column - 1])[-1].split()
-        if str(token) == "[" and statement:  # `repaet 3 [`: a misspelt keyword before a block
-            help_text = did_you_mean(statement[0], ["repeat"])
-        if str(token) == "]":
-            help_text = "is there a '[' for this ']'?"
-        if str(token) == "for" and getattr(err, "pos_in_stream", None) is not None:  # `repaet [...] for w in ...`
-            start, _ = statement_around(source.text, err.pos_in_stream)
-            first = source.text[start:].split(maxsplit=1)[:1]
-            help_text = (
-                did_you_mean(first[0], ["repeat"]) if first else None
-            ) or "`for` belongs to `repeat [...] for v in ...`"
-        shown = "line break" if token.type == "_NL" else f"'{text}'"
-        return Diagnostic(
-            "E102",
-            f"unexpected {shown}; expected {expected_words(err.expected)}",
-            Span(line=line, column=column, end_line=token.end_line or line, end_column=token.end_column or column + 1),
-            help=help_text,
-        )
-    expected = getattr(err, "expected", None) or set()
-    lines = source.text.removesuffix("\n").split("\n")  # line breaks as Lark counts them
-    last = len(lines)
-    lines[-1] = lines[-1].removesuffix("\r")
-    return Diagnostic(
-        "E104",
-        f"unexpected end of input; expected {expected_words(expected)}",
-        Span(line=last, column=len(lines[-1]) + 1, end_line=last, end_column=len(lines[-1]) + 2),
-        help="is a ']' missing?" if "RSQB" in expected else None,
-    )
-
-
 def _position(text: str, index: int) -> Span:
     """The line and column of a character offset (computed only when an error needs it: it is O(n))."""
     start = text.rfind("\n", 0, index) + 1
@@ -346,57 +234,6 @@ def check_size(source: Source) -> None:
 MAX_SYNTAX_ERRORS = 10
 """Syntax errors reported per file; recovery re-parses once per error (quickly: see `_probe`), so it is
 bounded too."""
-
-
-def _past_comment_or_string(text: str, i: int) -> int:
-    """The index just past the comment or string that starts at `i`; `i` itself if none does."""
-    if text[i] == "#":
-        newline = text.find("\n", i)
-        return len(text) if newline < 0 else newline
-    if text[i] == '"':
-        close, newline = text.find('"', i + 1), text.find("\n", i + 1)
-        return close + 1 if close >= 0 and (newline < 0 or close < newline) else i + 1
-    return i
-
-
-def statement_around(text: str, pos: int) -> tuple[int, int]:
-    """The [start, end) of the statement holding `pos`, a whole `repeat [...]` included.
-
-    A statement ends at `;` or a line break outside brackets (not after a `\\` continuation),
-    or just before the `]` of an enclosing block; comments and strings are skipped. The start is
-    found by scanning forward from the top, so brackets inside comments cannot mislead it.
-    """
-    starts, i = [0], 0  # the current statement's start at each bracket depth
-    while i < pos:
-        char, after = text[i], _past_comment_or_string(text, i)
-        if after != i:
-            i = after
-            continue
-        if char == "[":
-            starts.append(i + 1)
-        elif char == "]" and len(starts) > 1:
-            starts.pop()
-        elif char == ";" or (char == "\n" and text[i - 1 : i] != "\\"):
-            starts[-1] = i + 1
-        i += 1
-    start = starts[-1]
-    depth, end = 0, start
-    while end < len(text):
-        char, after = text[end], _past_comment_or_string(text, end)
-        if after != end:
-            end = after
-            continue
-        if char == "[":
-            depth += 1
-        elif char == "]":
-            if depth == 0:
-                end += end == pos  # a stray `]` is the error itself: drop it with its statement
-                break
-            depth -= 1
-        elif depth == 0 and (char == ";" or (char == "\n" and text[end - 1 : end] != "\\")):
-            break
-        end += 1
-    return start, max(end, pos)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import netdsl
-from netdsl import analysis, syntax
+from netdsl import analysis, lints, syntax
 from netdsl.cli import main
 
 lower = importlib.import_module("netdsl.lower")  # `netdsl.lower` is also the package's function
@@ -76,14 +76,14 @@ def test_no_memory_warning_for_a_model_that_fits(runner) -> None:
 
 
 def test_the_memory_warning_follows_the_machine(monkeypatch) -> None:
-    monkeypatch.setattr(analysis, "physical_memory", lambda: 1024**3)
+    monkeypatch.setattr(lints, "physical_memory", lambda: 1024**3)
     text = "input 8\ndense 1000\ndense 300000\n"  # 300,309,000 float32 parameters: 1.1 GB
     (warning,) = [w for w in netdsl.analyze(netdsl.parse(text)).warnings if w["code"] == "W405"]
     assert warning["message"].startswith(
         "the 300,309,000 float32 parameters need 1.1 GB, more than this machine's 1.0 GB of memory"
     )
     assert (warning["line"], warning["column"]) == (3, 1)  # the largest layer
-    monkeypatch.setattr(analysis, "physical_memory", lambda: None)  # an OS that cannot tell: no guess
+    monkeypatch.setattr(lints, "physical_memory", lambda: None)  # an OS that cannot tell: no guess
     assert not netdsl.analyze(netdsl.parse(text)).warnings
 
 

@@ -168,6 +168,12 @@ class Activation(Layer):
     def output_activation(self) -> str | None:
         return self.function
 
+    def activations(self) -> tuple[str, ...]:
+        return (self.function,)
+
+    def raw_input_note(self) -> str | None:
+        return self.function
+
     @classmethod
     def from_word(cls, word: str) -> dict[str, Any]:
         return {"function": word}
@@ -176,6 +182,12 @@ class Activation(Layer):
 PostStep = Union[PostWord, Annotated[Union[BatchNorm, Activation], Field(discriminator="kind")]]
 """One step after a conv/dense: a word (`relu`, `bn`), or, when options follow it (`bn momentum=.9`),
 the node of that word's own layer, so the step has exactly the options of the layer it stands for."""
+
+
+def post_activations(post: tuple[PostStep, ...], fused: str | None = None) -> tuple[str, ...]:
+    """The activations of a conv/dense: its fused `activation=` first, then its trailing steps' (not bn)."""
+    steps = tuple(getattr(step, "function", step) for step in post if step != "bn" and not isinstance(step, BatchNorm))
+    return (fused, *steps) if fused else steps
 
 
 def final_activation(post: tuple[PostStep, ...]) -> str | None:

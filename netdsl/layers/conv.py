@@ -11,7 +11,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from netdsl.ir import Layer
-from netdsl.layers.activation import POST_WORDS, ActivationName, PostStep, apply_post, final_activation
+from netdsl.layers.activation import (
+    POST_WORDS,
+    ActivationName,
+    PostStep,
+    apply_post,
+    final_activation,
+    post_activations,
+)
 from netdsl.layers.base import (
     AxisSizes,
     Graph,
@@ -161,6 +168,9 @@ class Conv(WindowLayer):
 
     def output_activation(self) -> str | None:
         return final_activation(self.post) or self.activation
+
+    def activations(self) -> tuple[str, ...]:
+        return post_activations(self.post, self.activation)
 
 
 class Res(Layer):

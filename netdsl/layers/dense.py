@@ -9,7 +9,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from netdsl.ir import Layer
-from netdsl.layers.activation import POST_WORDS, ActivationName, PostStep, apply_post, final_activation
+from netdsl.layers.activation import (
+    POST_WORDS,
+    ActivationName,
+    PostStep,
+    apply_post,
+    final_activation,
+    post_activations,
+)
 from netdsl.layers.base import (
     Graph,
     Op,
@@ -95,6 +102,9 @@ class Dense(Layer):
 
     def output_activation(self) -> str | None:
         return final_activation(self.post) or self.activation
+
+    def activations(self) -> tuple[str, ...]:
+        return post_activations(self.post, self.activation)
 
 
 @dataclass(frozen=True)

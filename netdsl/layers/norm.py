@@ -117,6 +117,11 @@ class Dropout(Layer):
     def _one_size_is_a_shape(cls, value: Any) -> Any:
         return (value,) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    keeps_predictions: ClassVar[bool] = True
+
+    def raw_input_note(self) -> str | None:
+        return "dropout"
+
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
         return graph.call(DropoutOp(self.rate, self.noise_shape), x)
 
