@@ -15,6 +15,7 @@ the keyword, as in Lark: `conv repeat` is a layer with the argument 'repeat'.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from netdsl.ir import Argument, Command, Define, Expr, Param, Repeat, Span, Statement
 from netdsl.quick import construct
@@ -281,18 +282,17 @@ class _Parser:
 
     def expr(self) -> tuple[Argument, Token]:
         """`sum`: products joined by + and -, left to right; returns the argument and its last token."""
-        left, last = self.product()
-        while self.peek().kind in ("+", "-"):
-            op = self.take(self.peek().kind).kind
-            right, last = self.product()
-            left = _binary(op, left, right)
-        return left, last
+        return self.joined(self.product, ("+", "-"))
 
     def product(self) -> tuple[Argument, Token]:
-        left, last = self.atom()
-        while self.peek().kind in ("*", "/"):
+        """Atoms joined by * and /, left to right."""
+        return self.joined(self.atom, ("*", "/"))
+
+    def joined(self, operand: Any, operators: tuple[str, str]) -> tuple[Argument, Token]:
+        left, last = operand()
+        while self.peek().kind in operators:
             op = self.take(self.peek().kind).kind
-            right, last = self.atom()
+            right, last = operand()
             left = _binary(op, left, right)
         return left, last
 

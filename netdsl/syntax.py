@@ -16,7 +16,7 @@ from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.fastparse import Fallback, parse_fast
 from netdsl.ir import Argument, Command, Define, Expr, Param, Repeat, Span, Statement
 from netdsl.lark_parser import GRAMMAR_PATHS, grammar_path, parser  # noqa: F401  (the public names stay here)
-from netdsl.syntax_errors import TERMINAL_WORDS, _syntax_error, expected_words, statement_around  # noqa: F401
+from netdsl.syntax_errors import TERMINAL_WORDS, _syntax_error, expected_words, skip_past, statement_around  # noqa: F401
 
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 """Largest spec netdsl reads: a hundred thousand written-out layers fit; docs/limits.md."""
@@ -144,14 +144,9 @@ class ToSurface(Transformer_NonRecursive):
     def plus(self, children: list) -> Argument:
         return self._expr("+", children)
 
-    def minus(self, children: list) -> Argument:
-        return self._expr("-", children)
-
-    def times(self, children: list) -> Argument:
-        return self._expr("*", children)
-
-    def divide(self, children: list) -> Argument:
-        return self._expr("/", children)
+    minus = lambda self, children: self._expr("-", children)  # noqa: E731  (one line each: the rules differ only in the sign)
+    times = lambda self, children: self._expr("*", children)  # noqa: E731
+    divide = lambda self, children: self._expr("/", children)  # noqa: E731
 
     @v_args(meta=True)
     def negate(self, meta: object, children: list) -> Argument:
@@ -300,14 +295,8 @@ def parse_surface(source: Source) -> list[Statement]:
             except (UnexpectedInput, UnexpectedEOF) as full:
                 err = full
         diagnostics.append(_syntax_error(err, source))
-        pos = getattr(err, "pos_in_stream", None)
-        if isinstance(err, UnexpectedEOF) or pos is None or getattr(err, "token", None) == "":
-            break
-        if len(diagnostics) >= MAX_SYNTAX_ERRORS:
-            break
-        start, end = statement_around(text, pos)
-        blanked = text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
-        if blanked == text:
+        blanked = skip_past(err, text) if len(diagnostics) < MAX_SYNTAX_ERRORS else None
+        if blanked is None:
             break
         text = blanked
     if diagnostics:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from lark import Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
 from netdsl.diagnostics import Diagnostic, Source, did_you_mean
@@ -148,3 +148,14 @@ def statement_around(text: str, pos: int) -> tuple[int, int]:
             break
         end += 1
     return start, max(end, pos)
+
+
+def skip_past(err: UnexpectedInput | UnexpectedEOF, text: str) -> str | None:
+    """The text with the statement holding `err` blanked out (line breaks kept, so positions stay true),
+    for the next round of error recovery; None when there is nothing further to look at."""
+    pos = getattr(err, "pos_in_stream", None)
+    if isinstance(err, UnexpectedEOF) or pos is None or getattr(err, "token", None) == "":
+        return None
+    start, end = statement_around(text, pos)
+    blanked = text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
+    return None if blanked == text else blanked

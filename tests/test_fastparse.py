@@ -17,7 +17,7 @@ from lark.exceptions import UnexpectedEOF, UnexpectedInput
 from netdsl.diagnostics import NetdslError, Source
 from netdsl.fastparse import Fallback, _construct, parse_fast
 from netdsl.ir import Span
-from netdsl.syntax import ToSurface, _syntax_error, parse_surface, parser, statement_around
+from netdsl.syntax import ToSurface, _syntax_error, parse_surface, parser, skip_past
 from tests.fuzz.strategies import grammar_programs, mutated_specs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,14 +41,9 @@ def lark_only_diagnostics(source: Source) -> list[str]:
             break
         except (UnexpectedInput, UnexpectedEOF) as err:
             found.append(_syntax_error(err, source))
-            pos = getattr(err, "pos_in_stream", None)
-            if isinstance(err, UnexpectedEOF) or pos is None or getattr(err, "token", None) == "":
+            text = skip_past(err, text)  # the same recovery step, Lark's parser alone
+            if text is None:
                 break
-            start, end = statement_around(text, pos)
-            blanked = text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
-            if blanked == text:
-                break
-            text = blanked
     return [f"{d.span.line}:{d.span.column} {d.code} {d.message} {d.help}" for d in found]
 
 

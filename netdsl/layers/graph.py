@@ -72,34 +72,21 @@ class MultiplyOp(ElementwiseOp):
         return super().warnings(*inputs)
 
 
-@dataclass(frozen=True)
-class AverageOp(ElementwiseOp):
-    keras_class: ClassVar[str] = "Average"
-    prefix: ClassVar[str] = "average"
-    word: ClassVar[str] = "avg"
+def _elementwise(name: str, keras_class: str, prefix: str, word: str) -> type[ElementwiseOp]:
+    """An element-wise merge that differs from ElementwiseOp only in its Keras class, name and word."""
+    attributes = {
+        "keras_class": keras_class,
+        "prefix": prefix,
+        "word": word,
+        "__doc__": f"`{word}`: Keras {keras_class}.",
+    }
+    return dataclass(frozen=True)(type(name, (ElementwiseOp,), attributes))
 
 
-@dataclass(frozen=True)
-class MaximumOp(ElementwiseOp):
-    keras_class: ClassVar[str] = "Maximum"
-    prefix: ClassVar[str] = "maximum"
-    word: ClassVar[str] = "max"
-
-
-@dataclass(frozen=True)
-class SubtractOp(ElementwiseOp):
-    keras_class: ClassVar[str] = "Subtract"
-    prefix: ClassVar[str] = "subtract"
-    word: ClassVar[str] = "sub"
-
-
-@dataclass(frozen=True)
-class MergeAddOp(ElementwiseOp):
-    """`add [a | b]`: Keras Add, as `res` uses (its messages speak of a shortcut and a branch: see merge.AddOp)."""
-
-    keras_class: ClassVar[str] = "Add"
-    prefix: ClassVar[str] = "add"
-    word: ClassVar[str] = "add"
+AverageOp = _elementwise("AverageOp", "Average", "average", "avg")
+MaximumOp = _elementwise("MaximumOp", "Maximum", "maximum", "max")
+SubtractOp = _elementwise("SubtractOp", "Subtract", "subtract", "sub")
+MergeAddOp = _elementwise("MergeAddOp", "Add", "add", "add")  # `res` uses merge.AddOp: a shortcut and a branch
 
 
 @dataclass(frozen=True)
