@@ -31,6 +31,7 @@ from netdsl.emit_ops import (  # noqa: F401  (OpCall, TraceGraph: re-exported fo
     TraceGraph,
     _op_lines,
     _same,
+    docstring,
     indent,
     make_helpers,
     op_arguments,
@@ -234,7 +235,7 @@ def _statement_text(source: Source, command: Command | None, layer: Layer) -> st
     end = span.end_column - 1 if span.end_line == span.line else len(line)
     text = " ".join(line[span.column - 1 : end].split())
     where = f"{source.name}, line {span.line}" if source.name != "<string>" else f"line {span.line}"
-    return f"{text}  ({where})".replace('"""', "'''").replace("\\", "\\\\")
+    return f"{text}  ({where})"  # written through emit_ops.docstring, which escapes whatever it must
 
 
 def emit_network(net: Network, freeze: Freezing | None = None) -> str:
@@ -268,13 +269,16 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
     uses_regularizers = any("regularizers." in line for line in body) or any(
         "regularizers." in line for helper in helpers.values() for line in helper.source()
     )
-    out = [
-        f'"""{title}, emitted by netdsl {__version__} (`netdsl emit`).',
+    doc = "\n".join([
+        f"{title}, emitted by netdsl {__version__} (`netdsl emit`).",
         "",
         f"build_model() returns {len(report.layers)} layers and {report.total_params:,} parameters ({trainable}),",
         f"output {fmt_shape(report.output_shape[1:])}. In a fresh Keras session (as when this file runs) the layer",
         "names are the ones `netdsl check` prints.",
-        '"""',
+        "",
+    ])  # fmt: skip
+    out = [
+        docstring(doc),
         "",
         "import keras",
         "from keras import layers" + (", regularizers" if uses_regularizers else ""),

@@ -134,7 +134,7 @@ class Helper:
 
     def source(self) -> list[str]:
         """The `def` of this helper."""
-        lines = [f"def {self.name}({', '.join(['x', *self.externals, *self.params])}):", f'{INDENT}"""{self.doc}"""']
+        lines = [f"def {self.name}({', '.join(['x', *self.externals, *self.params])}):", INDENT + docstring(self.doc)]
         body = _op_lines(self.calls, lambda index, key, value: self.slots.get((index, key), repr(value)))
         return [*lines, *indent([*body[:-1], "return " + body[-1].split(" = ", 1)[1]])]
 
@@ -228,3 +228,14 @@ def python_name(var: str, taken: set[str]) -> str:
     while name in taken or name in RESERVED or keyword.iskeyword(name) or name == "_":
         name, n = f"{base}_{n}", n + 1
     return name
+
+
+_PLAIN = re.compile(r"(?:[ !#-\[\]-~]|\n)*")  # printable ASCII and line breaks, without a quote or a backslash
+
+
+def docstring(text: str) -> str:
+    """A string literal whose value is exactly `text`, by construction: a readable triple-quoted one when the
+    text is plain (printable ASCII and line breaks, no quote, no backslash), else `repr`. Spec lines, file and
+    model names reach emitted modules only through here or through `repr`, so no file name can end a string
+    and write code (`a\"\"\"; __import__('os').system(...); \"\"\".net`), and no control character is written."""
+    return f'"""{text}"""' if _PLAIN.fullmatch(text) else repr(text)

@@ -214,3 +214,27 @@ def test_emit_cli_errors(runner, tmp_path, write_spec) -> None:
     usage = runner.invoke(main, ["emit", str(SPECS / "simple.net"), "--input", "3xx"])
     assert usage.exit_code == 2
     assert "expected a shape such as 32x32x3, got '3xx'" in usage.stderr
+
+
+def test_hostile_names_reach_emitted_code_only_as_string_values(tmp_path: Path) -> None:
+    """Issue 14, item 1: a file named to close the docstring and run code, with terminal escapes and bidi
+    marks, only changes the values of string literals: the module's code is what a plain name gives."""
+    import ast
+
+    spec = "input 8x8x3\ndef blk f [ conv f k3 relu ]\nblk 4\nres 4\ngap\ndense 2 softmax\n"
+    hostile = tmp_path / 'a"""; __import__("os").system("touch pwned"); """\x1b[2J\u202e\\.net'
+    plain = tmp_path / "plain.net"
+    for path in (hostile, plain):
+        path.write_text(spec, encoding="utf-8")
+
+    def shape(path: Path) -> str:
+        tree = ast.parse(netdsl.emit(netdsl.load(path)))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                node.value = "<text>"
+        return ast.dump(tree)
+
+    source = netdsl.emit(netdsl.load(hostile))
+    assert shape(hostile) == shape(plain)
+    assert "\x1b" not in source and "\u202e" not in source  # escaped by repr, not written raw
+    assert not any(isinstance(n, ast.Name) and n.id == "__import__" for n in ast.walk(ast.parse(source)))
