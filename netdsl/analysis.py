@@ -233,17 +233,21 @@ def keras_order(rows: list[LayerReport], outputs: list[str]) -> tuple[list[int],
     the outputs, numbering each layer when first seen; a layer's depth is its longest path to an output;
     layers are listed by decreasing depth, ties by that number. Inputs no output needs come last."""
     index = {row.name: i for i, row in enumerate(rows)}
+    if len(index) < len(rows):  # two rows of one name (never made by netdsl): keep the order they were made in
+        return list(range(len(rows))), set(range(len(rows)))
     parents = [[index[name] for name in row.inputs] for row in rows]
     seen: dict[int, int] = {}  # row -> traversal number
     finished: set[int] = set()
+    started: set[int] = set()
     post: list[int] = []  # rows from inputs to outputs
     for output in outputs:
         stack = [(index[output], 0)]
         while stack:  # iterative: a 100,000-layer chain must not recurse
             node, child = stack.pop()
             if child == 0:
-                if node in finished:
+                if node in finished or node in started:  # done, or on the path already (no cycle is followed)
                     continue
+                started.add(node)
                 seen.setdefault(node, len(seen))
             if child < len(parents[node]):
                 stack.append((node, child + 1))

@@ -207,3 +207,17 @@ def test_netdsl_layers_lists_merges_and_blocks(runner) -> None:
 
     result = runner.invoke(main, ["layers"])
     assert "add, cat, mul, avg, max, sub" in result.output and "def NAME params" in result.output
+
+
+def test_keras_order_survives_rows_it_never_gets() -> None:
+    """Duplicate names and cycles cannot come from a spec; the ordering still ends (a guard, not a feature)."""
+    from netdsl.analysis import LayerReport, keras_order
+    from netdsl.quick import construct
+
+    def row(name: str, *inputs: str) -> LayerReport:
+        return construct(LayerReport, name=name, type="Dense", output_shape=(None, 1), params=0, trainable_params=0,
+                         non_trainable_params=0, macs=0, inputs=inputs)  # fmt: skip
+
+    assert keras_order([row("a"), row("a", "a")], ["a"])[0] == [0, 1]
+    order, reached = keras_order([row("a", "b"), row("b", "a")], ["b"])
+    assert sorted(order) == [0, 1] and reached == {0, 1}
