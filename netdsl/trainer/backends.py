@@ -123,7 +123,7 @@ def choose(name: str | None = None) -> Backend:
     if wanted not in BACKENDS:
         raise backend_error(f"unknown backend {wanted!r}; choose one of {', '.join(BACKENDS)}")
     entry = BACKENDS[wanted]
-    if "keras" in sys.modules:  # Keras has fixed its backend already: only that one can be used now
+    if sys.modules.get("keras") is not None:  # Keras has fixed its backend already: only that one can be used now
         current = sys.modules["keras"].backend.backend()
         if current != wanted:
             raise backend_error(
