@@ -54,7 +54,14 @@ def tf_batches(
     data = data.batch(batch).map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if sharded:  # a map hides the batch size from tf.data's compute_batch_size; every process takes
         data = data.unbatch().batch(batch, drop_remainder=True)  # as many steps: a partial batch would hang one
-    return data.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()  # tf.data's autotuner may buffer up to half the free memory by default:
+    options.autotune.ram_budget = PIPELINE_RAM_BUDGET  # a streamed folder must stay a few batches in memory
+    return data.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+PIPELINE_RAM_BUDGET = 512 * 2**20
+"""Bytes tf.data's autotuner may use for prefetched batches: on an idle machine its default (half the
+free memory) let a streamed 3 GB folder grow to 2 GB resident; docs/limits.md."""
 
 
 def _gatherer(tf: Any, x: Any) -> Callable[[Any], Any]:
