@@ -37,9 +37,7 @@ class Binding:
         self, word: str, syntax: Syntax, fields: Sequence[str], args: Sequence[Argument], env: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Span]] | None:
         """Arguments -> {field: value}, by the syntax's declarations; None after an error."""
-        if len(args) > MAX_ARGUMENTS:
-            self.error("E207", f"{word} has {len(args):,} arguments; netdsl reads at most {MAX_ARGUMENTS:,} per statement",
-                       args[MAX_ARGUMENTS].span, help="see docs/limits.md")  # fmt: skip
+        if self.too_many(word, args):
             return None
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
@@ -69,20 +67,8 @@ class Binding:
             open_item = None
             if value is BAD:
                 ok = False
-            elif arg.key is not None:
-                field = key  # `s=2` as `s2`: a prefix is a keyword too
-                if arg.op == "<" and field not in syntax.below:
-                    self.error("E202", f"{word} takes no '{arg.key}<...' argument", arg.span)
-                    ok = False
-                elif arg.op == "=" and field not in keywords:
-                    hint = did_you_mean(arg.key, [*keywords, *syntax.aliases, *syntax.prefixed])
-                    self.error(
-                        "E202", f"{word} has no argument '{arg.key}'", arg.span,
-                        help=hint or (f"{word} takes: {', '.join(keywords)}" if keywords else f"{word} takes no keyword arguments"),
-                    )  # fmt: skip
-                    ok = False
-                else:
-                    ok &= put(field, value, arg.span)
+            elif arg.key is not None:  # `s=2` as `s2`: a prefix is a keyword too
+                ok &= self.known_key(word, arg, key, syntax, keywords) and put(key, value, arg.span)  # type: ignore[arg-type]
             elif isinstance(value, str) and not arg.quoted:
                 match = _PREFIXED.fullmatch(value)
                 if value in syntax.flags:
@@ -105,11 +91,36 @@ class Binding:
                 self.error("E202", f"{word}: unexpected value '{arg.text()}' (positional arguments: {taken})", arg.span)
                 ok = False
         if sequence:
-            steps = [self.step(word, item, options.get(i), env) if options.get(i) else item
-                     for i, item in enumerate(sequence)]  # fmt: skip
-            ok &= None not in steps
-            values[sequence_field] = tuple(steps)
-        return (values, spans) if ok else None
+            values[sequence_field] = self.steps(word, sequence, options, env)
+        return (values, spans) if ok and None not in values.get(sequence_field, ()) else None
+
+    def too_many(self, word: str, args: Sequence[Argument]) -> bool:
+        """E207 for a statement of more than MAX_ARGUMENTS arguments."""
+        if len(args) <= MAX_ARGUMENTS:
+            return False
+        self.error("E207", f"{word} has {len(args):,} arguments; netdsl reads at most {MAX_ARGUMENTS:,} per statement",
+                   args[MAX_ARGUMENTS].span, help="see docs/limits.md")  # fmt: skip
+        return True
+
+    def steps(self, word: str, sequence: list[str], options: dict[int, list[Argument]], env: dict[str, Any]) -> tuple:
+        """The post-op words, each with its own options made into its layer's node (None after an error)."""
+        return tuple(
+            self.step(word, item, options[i], env) if options.get(i) else item for i, item in enumerate(sequence)
+        )
+
+    def known_key(self, word: str, arg: Argument, field: str | None, syntax: Syntax, keywords: list[str]) -> bool:
+        """Whether `key=value` / `key<value` names a field the statement takes (else a located E202)."""
+        if arg.op == "<" and field not in syntax.below:
+            self.error("E202", f"{word} takes no '{arg.key}<...' argument", arg.span)
+            return False
+        if arg.op == "=" and field not in keywords:
+            hint = did_you_mean(arg.key or "", [*keywords, *syntax.aliases, *syntax.prefixed])
+            self.error(
+                "E202", f"{word} has no argument '{arg.key}'", arg.span,
+                help=hint or (f"{word} takes: {', '.join(keywords)}" if keywords else f"{word} takes no keyword arguments"),
+            )  # fmt: skip
+            return False
+        return True
 
     def step(self, word: str, item: str, args: list[Argument], env: dict[str, Any]) -> Layer | None:
         """A post-op word with options (`bn momentum=.9` after a conv): the node of that word's own layer

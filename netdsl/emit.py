@@ -250,14 +250,7 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
     source = Source(net.source, net.file or "<string>")
     layers = list(net.layers)
     traces, outputs = trace_all(net)
-    try:
-        statements = parse_surface(source) if net.source else []
-        cursor = [0]
-        program = expand(statements, {}, layers, cursor)
-        if cursor[0] != len(layers):
-            raise _Misaligned
-    except (NetdslError, _Misaligned):  # no usable source (e.g. a Network built in Python): no loops
-        program = [Call(None, layer, {}, index) for index, layer in enumerate(layers)]
+    program = _program(net, source, layers)
     commands = _commands(program)
 
     helpers = make_helpers(layers, traces, lambda layer: _statement_text(source, commands.get(id(layer)), layer))
@@ -300,6 +293,20 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _program(net: Network, source: Source, layers: list[Layer]) -> list[Call | Loop]:
+    """The executions of the spec's statements, walked alongside its lowered layers (so loops are kept);
+    one call per layer when there is no usable source (a Network built in Python)."""
+    try:
+        statements = parse_surface(source) if net.source else []
+        cursor = [0]
+        program = expand(statements, {}, layers, cursor)
+        if cursor[0] != len(layers):
+            raise _Misaligned
+        return program
+    except (NetdslError, _Misaligned):
+        return [Call(None, layer, {}, index) for index, layer in enumerate(layers)]
 
 
 def _inputs(net: Network) -> list[str]:

@@ -86,24 +86,7 @@ def summary_table(report: Report, max_rows: int | None = None, spec_id: str | No
         skipped = len(layers) - max_rows
         layers = [*layers[:head], *layers[-(max_rows - head) :]]
     for i, layer in enumerate(layers):
-        name = f"{layer.name} ({layer.type})"
-        if layer.type == "Add" and not graph:  # the seed's residual blocks: which tensors are added
-            name += " <- " + " + ".join(layer.inputs)
-        name = printable(name, newlines=False)  # escaped before the widths are measured
-        field = _field(layer)
-        params = f"{layer.params:,}"
-        if layer.params and layer.non_trainable_params:
-            params += (
-                f" ({layer.non_trainable_params:,} frozen)"
-                if layer.trainable_params == 0
-                else (f" ({layer.non_trainable_params:,} non-tr.)")
-            )
-        rows.append((
-            name, fmt_shape(tuple(layer.output_shape[1:])), params, field,  # type: ignore[arg-type]
-            human_count(layer.macs) if layer.macs else "0",
-            str(layer.line) if layer.line else "",
-            *((", ".join(layer.inputs) or "-",) if graph else ()),
-        ))  # fmt: skip
+        rows.append(_table_row(layer, graph))
         if skipped and i == (max_rows or 0) // 2 - 1:
             rows.append((f"... {skipped:,} more layers ...", "", "", "", "", "", *(("",) if graph else ())))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
@@ -119,15 +102,34 @@ def summary_table(report: Report, max_rows: int | None = None, spec_id: str | No
     out = [printable(title, newlines=False), "━" * total_width, line(headers), "━" * total_width]
     out += [line(r) for r in rows]
     out.append("━" * total_width)
-    out.append(f" Total params: {report.total_params:,} ({human_bytes(report.param_bytes)})")
-    out.append(f" Trainable params: {report.trainable_params:,} ({human_bytes(4 * report.trainable_params)})")
-    out.append(
-        f" Non-trainable params: {report.non_trainable_params:,} ({human_bytes(4 * report.non_trainable_params)})"
-    )
-    out.append(
-        f" MACs per example: {report.macs:,} ({human_count(report.macs)}; FLOPs ~ 2 x MACs = {human_count(report.flops)})"
-    )
-    out.append(f" Output: {fmt_shape(tuple(report.output_shape[1:]))}, {len(report.layers):,} Keras layers")  # type: ignore[arg-type]
+    return "\n".join([*out, *_totals(report, spec_id)])
+
+
+def _table_row(layer: LayerReport, graph: bool) -> tuple[str, ...]:
+    """One layer's cells: name (type), shape, params (frozen / non-trainable), field, MACs, line, inputs."""
+    name = f"{layer.name} ({layer.type})"
+    if layer.type == "Add" and not graph:  # the seed's residual blocks: which tensors are added
+        name += " <- " + " + ".join(layer.inputs)
+    params = f"{layer.params:,}"
+    if layer.params and layer.non_trainable_params:
+        frozen = layer.trainable_params == 0
+        params += f" ({layer.non_trainable_params:,} {'frozen' if frozen else 'non-tr.'})"
+    return (
+        printable(name, newlines=False), fmt_shape(tuple(layer.output_shape[1:])), params, _field(layer),  # type: ignore[arg-type]
+        human_count(layer.macs) if layer.macs else "0", str(layer.line) if layer.line else "",
+        *((", ".join(layer.inputs) or "-",) if graph else ()),
+    )  # fmt: skip
+
+
+def _totals(report: Report, spec_id: str | None) -> list[str]:
+    """The lines under the table: Keras's three totals, MACs, the output, the spec id, each phase's counts."""
+    out = [
+        f" Total params: {report.total_params:,} ({human_bytes(report.param_bytes)})",
+        f" Trainable params: {report.trainable_params:,} ({human_bytes(4 * report.trainable_params)})",
+        f" Non-trainable params: {report.non_trainable_params:,} ({human_bytes(4 * report.non_trainable_params)})",
+        f" MACs per example: {report.macs:,} ({human_count(report.macs)}; FLOPs ~ 2 x MACs = {human_count(report.flops)})",
+        f" Output: {fmt_shape(tuple(report.output_shape[1:]))}, {len(report.layers):,} Keras layers",  # type: ignore[arg-type]
+    ]
     if spec_id is not None:
         out.append(f" Spec id: {spec_id}")
     for phase in report.phases:
@@ -136,4 +138,5 @@ def summary_table(report: Report, max_rows: int | None = None, spec_id: str | No
             f" Phase {phase['phase']} (line {phase['line']}, {phase['epochs']} epochs, {frozen}): "
             f"trainable {phase['trainable_params']:,}, non-trainable {phase['non_trainable_params']:,}"
         )
+    return out
     return "\n".join(out)
