@@ -13,7 +13,7 @@ FMNIST := /usr/share/datasets/fashion-mnist
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[keras,jax,torch,export,draw,dev]'
+	$(BIN)/python -m pip install -q -e '.[keras,jax,torch,export,tensorboard,draw,dev]'
 	touch $@
 
 setup: $(BIN)/.installed

@@ -304,10 +304,14 @@ def _run_library(call: Callable[[], T]) -> T:
 @click.option("--coordinator", metavar="HOST:PORT", help="Multi-host training (JAX): process 0's address.")
 @click.option("--processes", type=click.IntRange(min=1), help="Multi-host training: the number of processes.")
 @click.option("--process-id", type=click.IntRange(min=0), help="Multi-host training: this process's number, 0..N-1.")
+@click.option("--precision", type=click.Choice(("float32", "mixed")), default="float32", show_default=True,
+              help="mixed: Keras's mixed_float16 on GPUs, mixed_bfloat16 elsewhere (weights stay float32).")  # fmt: skip
+@click.option("--jit", is_flag=True, help="Compile the train step with XLA (opt-in; often slower on CPUs).")
+@click.option("--tensorboard", is_flag=True, help="Write TensorBoard logs to RUN/tensorboard.")
 def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | None, max_images: int | None,
           quiet: bool, no_augment: bool, budgets: tuple[Budget, ...], backend: str | None,
           devices: int | str | None, coordinator: str | None, processes: int | None, process_id: int | None,
-          **options: Any) -> None:  # fmt: skip
+          precision: str, jit: bool, tensorboard: bool, **options: Any) -> None:  # fmt: skip
     """Train SPEC and write a run directory: spec, config, weights, history.csv, metrics.json, curves.png.
 
     The spec's `train`/`augment` lines are the defaults; every option here overrides them."""
@@ -322,6 +326,7 @@ def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | 
     if resume is None and spec is None:
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
     from netdsl.trainer import train as train_run
+    from netdsl.trainer.speed import Speed
 
     cluster = cluster_options(coordinator, processes, process_id)
     if spec is not None:  # budgets first: an architecture over budget is refused before Keras loads
@@ -330,6 +335,7 @@ def train(spec: Path | None, data: str | None, out: Path | None, resume: Path | 
         lambda: train_run(
             spec, data, out=out, resume=resume, max_images=max_images, echo=say,
             verbose=0 if quiet else None, backend=backend, devices=devices, cluster=cluster,
+            speed=Speed(precision, jit, tensorboard),
             **given, **({"augment": augment} if augment else {}),
         )
     )  # fmt: skip

@@ -79,6 +79,7 @@ CODES: dict[str, str] = {
     "E526": "devices or cluster cannot be used",
     "E527": "the model cannot be exported",
     "E528": "the exported model differs from Keras",
+    "E529": "a speed switch cannot be used",
     "E601": "the analyzer and Keras disagree (netdsl check --verify)",
     "E701": "budget not met",
     "E702": "invalid budget",

@@ -27,6 +27,7 @@ from netdsl.cli import main
 from netdsl.trainer import evaluate, load_run
 from netdsl.trainer.backends import BACKENDS, choose
 from netdsl.trainer.distribute import Cluster, before_import
+from netdsl.trainer.speed import Speed
 from tests.conftest import ROOT
 
 SPEC = """\
@@ -247,3 +248,41 @@ def test_export_refuses_to_overwrite_and_reports_a_mismatch(trained: Path) -> No
     with pytest.raises(netdsl.NetdslError, match=r"differs from Keras by .* \(tolerance -1\)") as info:
         netdsl.export(trained, "keras", trained.parent / "strict.keras", tolerance=-1)  # nothing is that close
     assert info.value.diagnostics[0].code == "E528"
+
+
+# ---------------------------------------------------------------- speed switches
+
+
+def test_speed_switches_train_and_say_what_they_cost_on_a_cpu(work: Path) -> None:
+    import keras
+
+    lines: list[str] = []
+    try:
+        result = netdsl.train(
+            work / "halves.net", str(work / "halves.npz"), out=work / "fast", echo=lines.append, verbose=0,
+            speed=Speed("mixed", jit=True, tensorboard=True),
+        )  # fmt: skip
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    console = "\n".join(lines)
+    assert "precision: mixed_bfloat16 (weights float32, computation bfloat16)" in console
+    assert "warning: --precision mixed on a CPU" in console
+    assert "warning: --jit with an explicit seed" in console  # SPEC has seed=5: Keras keeps XLA off then
+    assert json.loads((result.run_dir / "config.json").read_text())["speed"] == {
+        "precision": "mixed", "jit": True, "tensorboard": True,
+    }  # fmt: skip
+    assert list((result.run_dir / "tensorboard" / "train").glob("events.out.tfevents.*"))
+    assert result.metrics["test_accuracy"] > 0.75
+    assert evaluate(result.run_dir)["accuracy"] == pytest.approx(result.metrics["test_accuracy"], abs=0.02)
+
+
+def test_tensorboard_without_its_package_is_refused_before_training(work: Path, monkeypatch) -> None:
+    from netdsl.trainer import speed
+
+    real = speed.importlib.util.find_spec
+    monkeypatch.setattr(speed.importlib.util, "find_spec", lambda name: None if name == "tensorboard" else real(name))
+    with pytest.raises(netdsl.NetdslError, match="needs TensorBoard's package") as info:
+        netdsl.train(work / "halves.net", str(work / "halves.npz"), out=work / "no-tb", echo=lambda _: None,
+                     speed=Speed(tensorboard=True))  # fmt: skip
+    assert info.value.diagnostics[0].code == "E529"
+    assert not (work / "no-tb").exists()

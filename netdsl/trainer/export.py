@@ -152,8 +152,10 @@ def export(
     if kind.suffix and path.suffix != kind.suffix:
         raise export_error("E527", f"a {format} file is named *{kind.suffix}, got {path.name}", path,
                            help=f"-o {path.with_suffix(kind.suffix)}")  # fmt: skip
-    net, config, model = load_run(run_dir, backend)
     import keras
+
+    keras.mixed_precision.set_global_policy("float32")  # exporters need float32 (a mixed run's weights are)
+    net, config, model = load_run(run_dir, backend)
 
     exported, how = with_preprocessing(keras, model, net)
     pixels = sample_inputs(net, config, images)

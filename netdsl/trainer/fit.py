@@ -27,6 +27,8 @@ def fit_phase(
     first_epoch: int,
     state: dict[str, Any] | None = None,
     verbose: int = 1,
+    jit: bool | str = "auto",
+    extra_callbacks: list[Any] | None = None,
 ) -> str:
     """Train one phase that starts at global epoch `first_epoch` (0-based, counted across phases)
     and lasts `phase.epochs` epochs.
@@ -34,10 +36,11 @@ def fit_phase(
     Compiles `model` with the phase's optimizer. If `state` (a run's state.json) names a checkpoint
     of this phase, its weights and optimizer state are restored and training continues after its
     epoch (a resumed run). Returns "completed" or "early_stopping"; raises Diverged on a NaN loss.
-    `rows` (the whole history, all phases) grows in place and is rewritten to history.csv."""
+    `rows` (the whole history, all phases) grows in place and is rewritten to history.csv. `jit` and
+    `extra_callbacks` (TensorBoard's) come from the run's speed switches (netdsl/trainer/speed.py)."""
     import keras
 
-    compile_model(model, phase, head, steps_per_epoch)
+    compile_model(model, phase, head, steps_per_epoch, jit)
     state = state if state and state.get("phase") == phase.number else {}
     if state.get("checkpoint"):
         model.optimizer.build(model.trainable_variables)
@@ -53,7 +56,7 @@ def fit_phase(
             validation_data=valid_data,
             epochs=first_epoch + phase.epochs,
             initial_epoch=start,
-            callbacks=[recorder, recorder.nan],
+            callbacks=[recorder, recorder.nan, *(extra_callbacks or [])],
             shuffle=False,  # the pipeline shuffles (seeded); Keras cannot shuffle a tf.data.Dataset
             verbose=verbose,
         )
@@ -70,6 +73,7 @@ def fit_phase(
 def fit_phases(
     model: Any, net: Network, run: RunDir, rows: list[dict[str, Any]], config: TrainConfig, head: Head,
     train_data: Any, valid_data: Any | None, steps_per_epoch: int, state: dict[str, Any], verbose: int,
+    jit: bool | str = "auto", extra_callbacks: list[Any] | None = None,
 ) -> str:  # fmt: skip
     """The spec's `phase` lines in order (or the `train` line as one phase) on one model and one history.
 
@@ -87,7 +91,7 @@ def fit_phases(
                 layer.trainable = freeze.trainable(index, layer.name)
         status = fit_phase(
             model, run, rows, phase, head, train_data, valid_data, steps_per_epoch,
-            first_epoch=first_epoch, state=state, verbose=verbose,
+            first_epoch=first_epoch, state=state, verbose=verbose, jit=jit, extra_callbacks=extra_callbacks,
         )  # fmt: skip
         first_epoch += phase.epochs
     return status

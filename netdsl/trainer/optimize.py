@@ -72,9 +72,10 @@ def loss_and_metric(keras: Any, head: Head, label_smoothing: float) -> tuple[Any
     return loss, keras.metrics.CategoricalAccuracy(name="accuracy")
 
 
-def compile_model(model: Any, phase: Phase, head: Head, steps_per_epoch: int) -> None:
-    """Compile `model` for one phase (a new phase means a new optimizer)."""
+def compile_model(model: Any, phase: Phase, head: Head, steps_per_epoch: int, jit: bool | str = "auto") -> None:
+    """Compile `model` for one phase (a new phase means a new optimizer); `jit`: Keras's jit_compile
+    ("auto" is Keras's own choice; True forces XLA, `--jit`)."""
     import keras
 
     loss, metric = loss_and_metric(keras, head, phase.label_smoothing)
-    model.compile(optimizer=make_optimizer(keras, phase, steps_per_epoch), loss=loss, metrics=[metric])
+    model.compile(optimizer=make_optimizer(keras, phase, steps_per_epoch), loss=loss, metrics=[metric], jit_compile=jit)

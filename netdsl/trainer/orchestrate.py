@@ -35,6 +35,9 @@ from netdsl.trainer.distribute import Cluster, Parallel, before_import, parallel
 from netdsl.trainer.fit import fit_phases
 from netdsl.trainer.head import Head, find_head, load_for, refuse_several_inputs_or_outputs
 from netdsl.trainer.pipeline import check_options, input_scale, input_scaling, pipeline, preprocessing_name
+from netdsl.trainer.speed import Speed
+from netdsl.trainer.speed import apply as apply_speed
+from netdsl.trainer.speed import callbacks as speed_callbacks
 from netdsl.transfer import analyze, build_model, resolve
 
 Echo = Callable[[str], None]
@@ -64,6 +67,7 @@ class Settings:
     backend: Backend | None = None  # the Keras backend chosen for this process (netdsl/trainer/backends.py)
     devices: int | str | None = None  # --devices: a count, "all", or None for one device
     cluster: Cluster | None = None  # --coordinator/--processes/--process-id
+    speed: Speed = field(default_factory=Speed)  # --precision, --jit, --tensorboard (netdsl/trainer/speed.py)
 
     @property
     def seed(self) -> int:
@@ -135,6 +139,7 @@ def train(
     backend: str | None = None,
     devices: int | str | None = None,
     cluster: Cluster | None = None,
+    speed: Speed | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Train a spec (a path, text or Network) and write a run directory; return its results.
@@ -144,7 +149,8 @@ def train(
     finished epoch with the run's own spec, data and configuration. `verbose`: Keras's progress
     (1 a bar, 2 a line per epoch, 0 none); by default a bar on a terminal, else lines. `backend`:
     tensorflow, jax or torch (default: KERAS_BACKEND, else tensorflow), chosen before Keras is imported;
-    `devices` (a count or "all") and `cluster` train data-parallel (netdsl/trainer/distribute.py).
+    `devices` (a count or "all") and `cluster` train data-parallel (netdsl/trainer/distribute.py);
+    `speed`: mixed precision, XLA and TensorBoard logs (netdsl/trainer/speed.py).
 
     A run is locked while it trains (a second `--resume` of it is refused), and a new run's directory
     is created only once its model and data are ready, and removed again if training fails before
@@ -159,6 +165,7 @@ def train(
         else:
             settings = new_settings(spec, data, max_images, overrides)
         settings.backend, settings.devices, settings.cluster = engine, devices, cluster
+        settings.speed = speed or Speed()
         out = process_out(out, settings)
         net, head, dataset = _prepare(settings, echo)
         parallel = _parallel(settings, echo)
@@ -206,6 +213,10 @@ def _parallel(settings: Settings, echo: Echo) -> Parallel | None:
     echo(f"backend: {backend.name}")
     if parallel is not None:
         echo(parallel.describe(settings.config.batch))
+    for line in apply_speed(
+        settings.speed, backend.name, settings.deterministic
+    ):  # the dtype policy, before the model is built
+        echo(line)
     if settings.cluster is not None:
         echo(f"several processes: each split is used in whole batches of {settings.config.batch}; "
              "a last partial batch is left out")  # fmt: skip
@@ -256,6 +267,7 @@ def start_run(net: Network, settings: Settings, head: Head, dataset: Dataset, ou
                 "spec_sha256": spec_hash(net.source),
                 "backend": settings.backend.name if settings.backend else None, "devices": settings.devices,
                 "processes": settings.cluster.processes if settings.cluster else 1,
+                "speed": settings.speed.record(),
             },
         )  # fmt: skip
     except NetdslError:
@@ -310,7 +322,8 @@ def _fit_and_finish(
     started = time.perf_counter()
     try:
         status = fit_phases(model, net, run, rows, config, head, session.train_data, session.valid_data,
-                            session.steps, state, verbose)  # fmt: skip
+                            session.steps, state, verbose, jit=True if settings.speed.jit else "auto",
+                            extra_callbacks=speed_callbacks(settings.speed, run.path))  # fmt: skip
     except Diverged as err:
         _finish_diverged(run, rows, str(err), net, config)
     except KeyboardInterrupt:
