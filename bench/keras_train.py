@@ -92,14 +92,15 @@ def main():
     test = args.count // 6  # netdsl's synthetic source keeps the first sixth as its test split
     x_train, y_train = x[test:], y[test:]
 
-    augment = keras.Sequential([
-        layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"),
-        layers.RandomFlip("horizontal"),
-    ])  # fmt: skip
+    # Called one by one, Keras's preprocessing layers run as TensorFlow ops inside tf.data on any backend
+    # (a keras.Sequential of them would call the JAX or PyTorch backend on tf.data's symbolic tensors).
+    augment = [layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"), layers.RandomFlip("horizontal")]
 
     def prepare(images, labels):
         images = tf.cast(images, tf.float32) / 255.0
-        return augment(images, training=True), tf.one_hot(labels, 10)
+        for layer in augment:
+            images = layer(images, training=True)
+        return images, tf.one_hot(labels, 10)
 
     train = (
         tf.data.Dataset.from_tensor_slices((x_train, y_train))

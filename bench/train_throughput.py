@@ -9,6 +9,7 @@ high-water mark (os.wait4). netdsl runs with `--validation 0`, so neither side v
 
     python -m bench.train_throughput                   # convnet2 and resnet, 3 runs each
     python -m bench.train_throughput --quick           # convnet2, 1 run, smaller (make bench)
+    python -m bench.train_throughput --backend jax     # both sides on JAX (or torch): KERAS_BACKEND for Keras
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.measure import ROOT, machine, run_once
+from bench.measure import ROOT, child_env, machine, run_once
 
 SPECS = {"convnet2": ROOT / "specs" / "convnet2.net", "resnet": ROOT / "specs" / "resnet.net"}
 
@@ -32,13 +33,13 @@ def steady_rate(seconds: list[float], images: int) -> float:
     return images * len(steady) / sum(steady)
 
 
-def netdsl_run(model: str, count: int, epochs: int) -> dict:
+def netdsl_run(model: str, count: int, epochs: int, backend: str = "tensorflow") -> dict:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "run"
         argv = [
             sys.executable, "-m", "netdsl.cli", "train", str(SPECS[model]), "--data", f"synthetic:count={count}",
             "--epochs", str(epochs), "--batch", "256", "--lr", "0.01", "--optimizer", "adam", "--shift", "0.1",
-            "--flip", "--validation", "0", "--out", str(out), "-q",
+            "--flip", "--validation", "0", "--out", str(out), "-q", "--backend", backend,
         ]  # fmt: skip
         sample = run_once(argv)
         if sample.returncode != 0:
@@ -54,10 +55,10 @@ def netdsl_run(model: str, count: int, epochs: int) -> dict:
     }
 
 
-def keras_run(model: str, count: int, epochs: int) -> dict:
+def keras_run(model: str, count: int, epochs: int, backend: str = "tensorflow") -> dict:
     argv = [sys.executable, "-m", "bench.keras_train", model, "--count", str(count), "--epochs", str(epochs)]
     with tempfile.TemporaryFile("w+") as stdout:
-        sample = run_once(argv, stdout=stdout)
+        sample = run_once(argv, env={**child_env(), "KERAS_BACKEND": backend}, stdout=stdout)
         stdout.seek(0)
         lines = stdout.read().strip().splitlines()
     if sample.returncode != 0 or not lines:
@@ -67,12 +68,12 @@ def keras_run(model: str, count: int, epochs: int) -> dict:
     return {"rate": rate, "seconds": result["seconds"], "rss_mb": sample.max_rss_mb, "wall_s": sample.wall_s}
 
 
-def compare(model: str, runs: int, count: int, epochs: int) -> dict:
+def compare(model: str, runs: int, count: int, epochs: int, backend: str = "tensorflow") -> dict:
     """Alternate netdsl and Keras `runs` times; medians and the throughput ratio."""
     samples: dict[str, list[dict]] = {"netdsl": [], "keras": []}
     for i in range(runs):
         for name, run in (("netdsl", netdsl_run), ("keras", keras_run)):
-            sample = run(model, count, epochs)
+            sample = run(model, count, epochs, backend)
             samples[name].append(sample)
             print(f"  run {i + 1} {name:6}: {sample['rate']:7.0f} images/s, peak {sample['rss_mb']:.0f} MB, "
                   f"wall {sample['wall_s']:.1f} s", flush=True)  # fmt: skip
@@ -86,6 +87,7 @@ def compare(model: str, runs: int, count: int, epochs: int) -> dict:
     ratio = medians["netdsl"]["images_per_s"] / medians["keras"]["images_per_s"]
     return {
         "model": model,
+        "backend": backend,
         "runs": runs,
         "count": count,
         "epochs": epochs,
@@ -102,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=12000, help="synthetic images (5/6 train)")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per run (the first is not timed)")
     ap.add_argument("--quick", action="store_true", help="convnet2 only, 1 run, 6,000 images, 2 epochs")
+    ap.add_argument("--backend", default="tensorflow", choices=("tensorflow", "jax", "torch"),
+                    help="Keras backend of both sides")  # fmt: skip
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     if args.quick:
@@ -112,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     for model in args.models.split(","):
         print(
             f"{model}: {args.count:,} synthetic images, batch 256, {args.epochs} epochs, {args.runs} alternating runs"
+            f" on {args.backend}"
         )
-        result = compare(model, args.runs, args.count, args.epochs)
+        result = compare(model, args.runs, args.count, args.epochs, args.backend)
         results.append(result)
         print(
             f"{model}: netdsl {result['netdsl']['images_per_s']:.0f} images/s (peak {result['netdsl']['peak_rss_mb']:.0f} MB)"

@@ -130,8 +130,9 @@ def choose(name: str | None = None) -> Backend:
     if wanted not in BACKENDS:
         raise backend_error(f"unknown backend {wanted!r}; choose one of {', '.join(BACKENDS)}")
     entry = BACKENDS[wanted]
-    if sys.modules.get("keras") is not None:  # Keras has fixed its backend already: only that one can be used now
-        current = sys.modules["keras"].backend.backend()
+    loaded = sys.modules.get("keras")
+    if loaded is not None and hasattr(loaded, "backend"):  # Keras fixed its backend already: only that one now
+        current = loaded.backend.backend()
         if current != wanted:
             raise backend_error(
                 f"Keras already runs on {current} in this process; it cannot switch to {wanted}",
