@@ -31,12 +31,15 @@ dense 2 softmax
 train adam lr=0.003 batch=16 epochs=1 seed=1
 """
 PEAK = """
-import resource, runpy, sys
+import runpy, sys
 sys.argv = ["netdsl", *sys.argv[1:]]
 try:
     runpy.run_module("netdsl.cli", run_name="__main__")
 finally:
-    print(f"peak_rss_bytes={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}", file=sys.stderr)
+    # VmHWM: this process's own high-water mark. Not ru_maxrss, which Linux carries over an exec from the
+    # forked parent (a big pytest process would set it).
+    peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print(f"peak_rss_bytes={int(peak.split()[1]) * 1024}", file=sys.stderr)
 """
 
 
