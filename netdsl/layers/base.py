@@ -85,8 +85,9 @@ AxisCounts = Annotated[tuple[NonNegativeInt, ...], BeforeValidator(_axis_sizes),
 
 
 def conv_output_length(size: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> int:
-    """Keras's output length of a convolution or pooling window along one axis."""
-    if padding == "same":
+    """Keras's output length of a convolution or pooling window along one axis ('causal' pads the start
+    of a sequence, so it keeps the length as 'same' does)."""
+    if padding in ("same", "causal"):
         return math.ceil(size / stride)
     effective = (kernel - 1) * dilation + 1
     return (size - effective) // stride + 1 if size >= effective else 0

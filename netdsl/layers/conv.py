@@ -73,6 +73,11 @@ class ConvOp(RankedOp, Regularized):
         (shape,) = inputs
         check_window(self.prefix, shape, self.rank, kernel=self.kernel, strides=self.strides, dilation=self.dilation)
         check_dilation(self.prefix, self.strides, self.dilation)
+        if self.padding == "causal" and self.rank != 1:
+            raise ShapeError(
+                "E320", f"{self.prefix} has no 'causal' padding (Keras's Conv1D has, for sequences)",
+                help="use 'same' or 'valid' padding on an image or a volume",
+            )  # fmt: skip
         for what, count in (("filters", self.filters), ("input channels", shape[-1])):
             if count % self.groups:
                 raise ShapeError(
@@ -114,7 +119,7 @@ class ConvOp(RankedOp, Regularized):
 
 WINDOW_SYNTAX: dict[str, Any] = dict(
     prefixed={"k": "kernel", "s": "stride", "d": "dilation"},
-    flags={"same": ("padding", "same"), "valid": ("padding", "valid"),
+    flags={"same": ("padding", "same"), "valid": ("padding", "valid"), "causal": ("padding", "causal"),
            "nobias": ("bias", False), "bias": ("bias", True)},
     sequence=("post", POST_WORDS),
     aliases={"kernel_size": "kernel", "strides": "stride", "use_bias": "bias", "dilation_rate": "dilation",
@@ -143,14 +148,15 @@ class WindowLayer(Layer):
 
 
 class Conv(WindowLayer):
-    """`conv F [kK] [sS] [dD] [groups=G] [same|valid] [nobias] [l2=X] [activation=A] [activation|bn ...]`:
-    Conv1D on a sequence (length, channels), Conv2D on an image, Conv3D on a volume; then the activations
+    """`conv F [kK] [sS] [dD] [groups=G] [same|valid|causal] [nobias] [l2=X] [activation=A] [activation|bn ...]`:
+    Conv1D on a sequence (length, channels; `causal` padding looks only backwards), Conv2D on an image, Conv3D on a volume; then the activations
     and batch norms written after it, in that order (`relu bn` is the seed's ConvLayer order; `bn relu` the
     modern one). `activation=relu` is fused into the conv (Keras's `Conv2D(activation='relu')`, as VGG16
     writes it: no layer of its own). Padding defaults to `same`."""
 
     kind: Literal["conv"] = "conv"
     filters: PositiveInt
+    padding: Literal["same", "valid", "causal"] = "same"  # type: ignore[assignment]  (causal: Conv1D only)
     groups: PositiveInt = 1
     l2: float = Field(0.0, ge=0)
     activation: ActivationName | None = None

@@ -25,6 +25,7 @@ from netdsl.layers.base import (
     Weight,
     check_window,
     compact,
+    fmt_shape,
     per_axis,
     spatial,
 )
@@ -72,7 +73,13 @@ class ConvTransposeOp(RankedOp, Regularized):
                 f"{'x'.join(map(str, self.strides))} on every axis (Keras refuses it)",
             )  # fmt: skip
         axes = zip(spatial(shape), self.kernel, self.strides, self.dilation, pads)
-        sizes = (transposed_length(n, k, s, d, self.padding, p) for n, k, s, d, p in axes)
+        sizes = tuple(transposed_length(n, k, s, d, self.padding, p) for n, k, s, d, p in axes)
+        if min(sizes) < 1:  # 'same' with output_padding=0, an even kernel and stride 1 on a size-1 axis
+            raise ShapeError(
+                "E303", f"{self.prefix} with kernel {'x'.join(map(str, self.kernel))}, 'same' padding and "
+                f"output_padding {'x'.join(map(str, pads))} shrinks {fmt_shape(shape)} to nothing",
+                help="leave output_padding out, or use 'valid' padding",
+            )  # fmt: skip
         return (*sizes, self.filters)
 
     def weights(self, *inputs: Shape) -> list[Weight]:

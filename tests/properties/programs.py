@@ -25,13 +25,27 @@ class Invalid(Exception):
     """The independent shape model says Keras cannot build this."""
 
 
-def window(size: int, kernel: int, stride: int, padding: str) -> int:
+def window(size: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> int:
     """Keras's output length of a conv/pool window (keras/src/ops/operation_utils.py)."""
     if padding == "same":
         return -(-size // stride)
+    kernel = (kernel - 1) * dilation + 1
     if size < kernel:
         raise Invalid
     return (size - kernel) // stride + 1
+
+
+def transposed(size: int, kernel: int, stride: int, padding: str, output_padding: int | None) -> int:
+    """Keras's output length of a transposed convolution (Conv2DTranspose's documentation); Invalid at 0."""
+    if padding == "same" and output_padding is not None and (size - 1) * stride + kernel % 2 + output_padding < 1:
+        raise Invalid
+    if padding == "valid":
+        return (
+            size * stride + max(kernel - stride, 0)
+            if output_padding is None
+            else (size - 1) * stride + kernel + output_padding
+        )
+    return size * stride if output_padding is None else (size - 1) * stride + kernel % 2 + output_padding
 
 
 # ---------------------------------------------------------------- the program model
@@ -124,30 +138,141 @@ def pair_text(prefix: str, value: tuple[int, int], keyword: str) -> list[str]:
     return [f"{prefix or keyword + '='}{value[0]}x{value[1]}"]
 
 
+def axes(draw: Any, low: int, high: int, shape: Shape, limit: bool = False) -> tuple[int, ...]:
+    """One size per spatial axis of `shape` (a pair on an image, one size on a sequence)."""
+    if len(shape) == 3:
+        return draw(pair(low, high, shape[:2] if limit else None))
+    return (draw(st.integers(low, min(high, shape[0]) if limit else high)),)
+
+
+def axes_text(prefix: str, value: tuple[int, ...], keyword: str) -> list[str]:
+    return pair_text(prefix, (value[0], value[-1]) if len(value) == 2 else (value[0], value[0]), keyword)
+
+
 @st.composite
 def conv(draw: Any, shape: Shape, env: dict[str, Any]) -> Statement:
-    padding = draw(st.sampled_from(("same", "same", "valid", None)))
+    """`conv` on an image (Conv2D) or a sequence (Conv1D, sometimes causal), with stride or dilation, and
+    sometimes groups."""
+    padding = draw(st.sampled_from(("same", "same", "valid", None, *(("causal",) if len(shape) == 2 else ()))))
     valid = padding == "valid"
-    kernel = draw(pair(1, 7, shape[:2] if valid else None))
-    stride = draw(pair(1, 3))
+    dilation = draw(st.sampled_from((1, 1, 1, 2, 3)))
+    kernel = axes(draw, 1, 7, shape, valid)
+    if valid and any((k - 1) * dilation + 1 > n for k, n in zip(kernel, shape)):
+        dilation = 1  # the dilated window would not fit
+    stride = axes(draw, 1, 3, shape) if dilation == 1 else (1,) * len(kernel)
     filters = draw(filters_token(env))
+    groups = (
+        draw(st.sampled_from([g for g in (2, 3, 4) if shape[-1] % g == 0] or [1]))
+        if isinstance(filters, int) and draw(st.integers(0, 3)) == 0
+        else 1
+    )
+    filters = filters * groups if groups > 1 else filters
     post = draw(post_ops())
-    options = [*pair_text(draw(st.sampled_from(("k", "k", ""))), kernel, "kernel")]
-    if stride != (1, 1) or draw(st.booleans()):
-        options += pair_text(draw(st.sampled_from(("s", "s", ""))), stride, "stride")
+    options = [*axes_text(draw(st.sampled_from(("k", "k", ""))), kernel, "kernel")]
+    if max(stride) > 1 or draw(st.booleans()):
+        options += axes_text(draw(st.sampled_from(("s", "s", ""))), stride, "stride")
+    options += [draw(st.sampled_from((f"d{dilation}", f"dilation={dilation}")))] if dilation > 1 else []
+    options += [f"groups={groups}"] if groups > 1 else []
     options += [padding] if padding else []
     options += [draw(st.sampled_from(("nobias", "bias")))] if draw(st.booleans()) else []
     options += [f"l2={draw(st.sampled_from(('1e-6', '0.001', '0')))}"] if draw(st.booleans()) else []
     options = draw(st.permutations(options))
 
     def rule(shape: Shape, env: dict[str, Any]) -> Shape:
-        if len(shape) != 3:
+        width = _value(filters, env)
+        if len(shape) != len(kernel) + 1 or shape[-1] % groups or width % groups:
             raise Invalid
-        mode = padding or "same"
-        out = tuple(window(n, k, s, mode) for n, k, s in zip(shape[:2], kernel, stride))
-        return (*out, _value(filters, env))
+        mode = "same" if padding in (None, "causal") else padding  # causal pads the start: the length of 'same'
+        out = tuple(window(n, k, s, mode, dilation) for n, k, s in zip(shape[:-1], kernel, stride))
+        return (*out, width)
 
     return Statement(" ".join(["conv", str(filters), *options, *post]), rule, 1 + len(post))
+
+
+@st.composite
+def depthwise(draw: Any, shape: Shape, env: dict[str, Any]) -> Statement:
+    """`dwconv` or `sepconv` (DepthwiseConv/SeparableConv 1-D or 2-D), with a depth multiplier."""
+    word = draw(st.sampled_from(("dwconv", "sepconv")))
+    padding = draw(st.sampled_from(("same", "valid", None)))
+    kernel = axes(draw, 1, 5, shape, padding == "valid")
+    stride = axes(draw, 1, 2, shape)
+    multiplier = draw(st.sampled_from((1, 1, 2, 3)))
+    filters = draw(st.integers(1, 8))
+    post = draw(post_ops())
+    options = [*axes_text("k", kernel, "kernel"), *axes_text("s", stride, "stride")]
+    options += [f"multiplier={multiplier}"] if multiplier > 1 else []
+    options += [padding] if padding else []
+    options += ["nobias"] if draw(st.booleans()) else []
+
+    def rule(shape: Shape, env: dict[str, Any]) -> Shape:
+        if len(shape) != len(kernel) + 1:
+            raise Invalid
+        out = tuple(window(n, k, s, padding or "same") for n, k, s in zip(shape[:-1], kernel, stride))
+        return (*out, filters if word == "sepconv" else shape[-1] * multiplier)
+
+    head = [word, str(filters)] if word == "sepconv" else [word]
+    return Statement(" ".join([*head, *draw(st.permutations(options)), *post]), rule, 1 + len(post))
+
+
+@st.composite
+def resample(draw: Any, shape: Shape, env: dict[str, Any]) -> Statement:
+    """`deconv`, `upsample`, `zeropad` or `crop` on an image or a sequence."""
+    word = draw(st.sampled_from(("deconv", "upsample", "zeropad", "crop")))
+    rank = len(shape) - 1
+    if word == "deconv":
+        padding = draw(st.sampled_from(("same", "valid", None)))
+        kernel = axes(draw, 1, 4, shape)
+        stride = axes(draw, 1, 3, shape)
+        extra = draw(st.one_of(st.none(), st.integers(0, min(stride) - 1)))
+        if any(n == 1 and k % 2 == 0 and s == 1 for n, k, s in zip(shape, kernel, stride)):
+            extra = None  # 'same' with output_padding=0 would give that axis length 0 (E303)
+        filters = draw(st.integers(1, 6))
+        options = [
+            *axes_text("k", kernel, "kernel"),
+            *axes_text("s", stride, "stride"),
+            *([padding] if padding else []),
+        ]
+        options += [f"output_padding={extra}"] if extra is not None else []
+
+        def rule(shape: Shape, env: dict[str, Any]) -> Shape:
+            if len(shape) != rank + 1:
+                raise Invalid
+            out = tuple(transposed(n, k, s, padding or "same", extra) for n, k, s in zip(shape[:-1], kernel, stride))
+            return (*out, filters)
+
+        return Statement(" ".join(["deconv", str(filters), *draw(st.permutations(options))]), rule, 1)
+    if word == "upsample":
+        size = axes(draw, 1, 3, shape)
+        bilinear = rank == 2 and draw(st.booleans())
+        text = " ".join(
+            [
+                "upsample",
+                "x".join(map(str, size)) if len(set(size)) > 1 else str(size[0]),
+                *(["bilinear"] if bilinear else []),
+            ]
+        )
+        return Statement(text, lambda shape, env: _scaled(shape, rank, size, 1), 1)
+    limit = tuple((n - 1) // 2 for n in shape[:-1]) if word == "crop" else (3,) * rank
+    if min(limit) < 0 or (word == "crop" and min(limit) < 1):
+        return Statement("bn", _same_shape, 1)
+    counts = tuple(draw(st.integers(0 if word == "zeropad" else 1, max(1, m) if word == "crop" else m)) for m in limit)
+    text = f"{word} {'x'.join(map(str, counts)) if len(set(counts)) > 1 else counts[0]}"
+    return Statement(text, lambda shape, env: _padded(shape, rank, counts, 1 if word == "zeropad" else -1), 1)
+
+
+def _scaled(shape: Shape, rank: int, size: tuple[int, ...], _: int) -> Shape:
+    if len(shape) != rank + 1:
+        raise Invalid
+    return (*(n * s for n, s in zip(shape[:-1], size)), shape[-1])
+
+
+def _padded(shape: Shape, rank: int, counts: tuple[int, ...], sign: int) -> Shape:
+    if len(shape) != rank + 1:
+        raise Invalid
+    out = tuple(n + sign * 2 * c for n, c in zip(shape[:-1], counts))
+    if min(out) < 1:
+        raise Invalid
+    return (*out, shape[-1])
 
 
 @st.composite
@@ -188,28 +313,41 @@ def pool(draw: Any, shape: Shape, env: dict[str, Any]) -> Statement:
     word = draw(st.sampled_from(("maxpool", "avgpool")))
     padding = draw(st.sampled_from(("same", "valid", None)))  # pools default to 'valid'
     mode = padding or "valid"
-    size = draw(pair(1, 4, shape[:2] if mode == "valid" else None))
-    stride = draw(st.one_of(st.none(), pair(1, 3)))
+    size = axes(draw, 1, 4, shape, mode == "valid")
+    stride = draw(st.one_of(st.none(), st.just(axes(draw, 1, 3, shape))))
     options: list[str] = []
-    if size != (2, 2) or draw(st.booleans()):
-        options += [str(size[0])] if size[0] == size[1] and draw(st.booleans()) else pair_text("k", size, "pool")
-    options += pair_text("s", stride, "stride") if stride else []
+    if set(size) != {2} or draw(st.booleans()):
+        options += [str(size[0])] if len(set(size)) == 1 and draw(st.booleans()) else axes_text("k", size, "pool")
+    options += axes_text("s", stride, "stride") if stride else []
     options += [padding] if padding else []
 
     def rule(shape: Shape, env: dict[str, Any]) -> Shape:
-        if len(shape) != 3:
+        if len(shape) != len(size) + 1:
             raise Invalid
         strides = stride or size
-        out = tuple(window(n, k, s, mode) for n, k, s in zip(shape[:2], size, strides))
-        return (*out, shape[2])
+        out = tuple(window(n, k, s, mode) for n, k, s in zip(shape[:-1], size, strides))
+        return (*out, shape[-1])
 
     return Statement(" ".join([word, *draw(st.permutations(options))]), rule, 1)
 
 
 def _spatial_only(shape: Shape, env: dict[str, Any]) -> Shape:
-    if len(shape) != 3:
+    if len(shape) not in (2, 3):
         raise Invalid
-    return (shape[2],)
+    return (shape[-1],)
+
+
+def _grouped(shape: Shape, groups: int) -> Shape:
+    """groupnorm's rule: the channels split into equal groups (inside a repeat they may change)."""
+    if shape[-1] % groups:
+        raise Invalid
+    return shape
+
+
+def _kept_dims(shape: Shape, env: dict[str, Any]) -> Shape:
+    if len(shape) not in (2, 3):
+        raise Invalid
+    return (*(1,) * (len(shape) - 1), shape[-1])
 
 
 def _same_shape(shape: Shape, env: dict[str, Any]) -> Shape:
@@ -222,11 +360,40 @@ def _flat(shape: Shape, env: dict[str, Any]) -> Shape:
 
 @st.composite
 def simple(draw: Any, shape: Shape, env: dict[str, Any]) -> Statement:
-    """Statements without shape arithmetic: global pools, flatten, dropout, bn, an activation."""
-    choices = ["flatten", "dropout", "bn", "activation"] + (["gmp", "gap"] if len(shape) == 3 else [])
+    """Statements without shape arithmetic: global pools, flatten, dropout, norms, scaling, activations."""
+    choices = ["flatten", "dropout", "bn", "activation", "norm", "scale"] + (
+        ["gmp", "gap", "sdropout"] if len(shape) in (2, 3) else []
+    )
     kind = draw(st.sampled_from(choices))
     if kind in ("gmp", "gap"):
-        return Statement(kind, _spatial_only, 1)
+        keep = draw(st.booleans())
+        return Statement(f"{kind} keepdims" if keep else kind, _kept_dims if keep else _spatial_only, 1)
+    if kind == "sdropout":
+        return Statement(f"sdropout {draw(st.sampled_from(('0', '.2')))}", _same_shape, 1)
+    if kind == "norm":
+        groups = [g for g in (1, 2, 3, 4) if shape[-1] % g == 0]
+        text = draw(
+            st.sampled_from(("layernorm", "layernorm epsilon=1e-6", f"groupnorm {draw(st.sampled_from(groups))}"))
+        )
+        groups_of = int(text.split()[-1]) if text.startswith("groupnorm") else 1
+        return Statement(text, lambda shape, env: _grouped(shape, groups_of), 1)
+    if kind == "scale":
+        text = draw(
+            st.sampled_from(
+                (
+                    "rescale 0.5",
+                    "rescale 2 offset=-1",
+                    "normalize",
+                    "normalize mean=0.5 variance=0.25",
+                    "noise 0.1",
+                    "prelu",
+                    "prelu shared",
+                    "leaky_relu alpha=0.1",
+                    "elu alpha=0.5",
+                )
+            )
+        )
+        return Statement(text, _same_shape, 1)
     if kind == "flatten":
         return Statement("flatten", _flat, 1)
     if kind == "dropout":
@@ -240,7 +407,8 @@ def simple(draw: Any, shape: Shape, env: dict[str, Any]) -> Statement:
 @st.composite
 def layer_statement(draw: Any, shape: Shape, env: dict[str, Any]) -> Statement:
     """One layer statement that the current shape accepts."""
-    makers = [dense, simple] + ([conv, conv, conv, res, pool] if len(shape) == 3 else [])
+    makers = [dense, simple] + ([conv, conv, conv, res, pool, depthwise, resample] if len(shape) == 3 else [])
+    makers += [conv, pool, depthwise, resample] if len(shape) == 2 else []
     return draw(draw(st.sampled_from(makers))(shape, env))
 
 
@@ -305,7 +473,7 @@ def statements(
 
 @st.composite
 def input_shape(draw: Any) -> Shape:
-    """Mostly images with odd sizes; sometimes a vector or a 2-D input."""
+    """Mostly images with odd sizes; sometimes a vector or a sequence (length, channels)."""
     rank = draw(st.sampled_from((3, 3, 3, 3, 1, 2)))
     if rank == 3:
         return (draw(st.integers(1, 24)), draw(st.integers(1, 24)), draw(st.integers(1, 4)))
