@@ -74,7 +74,7 @@ class ConvTransposeOp(RankedOp, Regularized):
             )  # fmt: skip
         axes = zip(spatial(shape), self.kernel, self.strides, self.dilation, pads)
         sizes = tuple(transposed_length(n, k, s, d, self.padding, p) for n, k, s, d, p in axes)
-        if min(sizes) < 1:  # 'same' with output_padding=0, an even kernel and stride 1 on a size-1 axis
+        if min(sizes) < 1:  # 'same' with output_padding=0 and an even kernel on a size-1 axis
             raise ShapeError(
                 "E303", f"{self.prefix} with kernel {'x'.join(map(str, self.kernel))}, 'same' padding and "
                 f"output_padding {'x'.join(map(str, pads))} shrinks {fmt_shape(shape)} to nothing",
