@@ -110,7 +110,7 @@ def test_unknown_kind_in_json_lists_the_valid_kinds() -> None:
             "conv 10 k1x2x3x4",
             "error[E201]: conv: kernel must be a number or one size per axis such as 3x5, got 1x2x3x4",
         ),
-        ("conv 10 padding=full", "error[E201]: conv: padding must be 'same' or 'valid', got full"),
+        ("conv 10 padding=full", "error[E201]: conv: padding must be 'same', 'valid' or 'causal', got full"),
         ("dense 0", "error[E201]: dense: units must be a positive integer, got 0"),
         ("dense 10 bias=maybe", "error[E201]: dense: bias must be true or false, got maybe"),
         ("dense 10 l2=x", "error[E201]: dense: l2 must be a number, got x"),
