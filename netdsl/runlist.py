@@ -47,7 +47,10 @@ def _metrics(run: RunDir) -> dict[str, Any] | None:
     path = run.path / "metrics.json"
     if not path.exists():
         return None
-    data = json.loads(read_text(path, METRICS_LIMIT))
+    try:
+        data = json.loads(read_text(path, METRICS_LIMIT))
+    except RecursionError:  # `[[[[...` nested past the parser's depth: damaged, as any other bad JSON
+        raise ValueError("metrics.json is nested too deeply") from None
     if not isinstance(data, dict):
         raise ValueError("metrics.json is not a JSON object")
     return data
