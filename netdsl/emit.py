@@ -114,11 +114,13 @@ class Emitter:
         keys: list[tuple],
         traces: list[tuple[OpCall, ...]],
         outputs: list[int | str],
+        names: dict[str, str],
     ) -> None:
         self.helpers = helpers
         self.keys = keys  # per layer index: its helper key
         self.traces = traces  # per layer index: its ops
         self.outputs = outputs  # per layer index: its output (a variable, for `use`)
+        self.names = names  # unique tensor name -> its Python variable
 
     def value(self, values: list[Any], envs: list[dict[str, Any]], scope: dict[str, str], mentioned: set[str]) -> str:
         """A constant, or the loop variable every execution's value equals (preferring ones the spec names)."""
@@ -148,7 +150,10 @@ class Emitter:
             return self.value(values, envs, scope, mentioned)
 
         helper = self.helpers.get(key)
-        tap = [f"{variable(first.layer.tap)} = x"] if first.layer.tap is not None else []
+        taps = {self.names[c.layer.tap] for c in calls if c.layer.tap is not None}
+        if len(taps) > 1 or any(self.outputs[c.index] != self.outputs[first.index] for c in calls):
+            raise _Inexpressible  # iterations name or use different variables (see tensor_variables)
+        tap = [f"{taps.pop()} = x"] if taps else []
         if not traces[0]:  # `use d1`, `id`: no Keras layer, only a change of the current tensor
             output = self.outputs[first.index]
             return [*([f"x = {output}"] if isinstance(output, str) else []), *tap]
@@ -249,13 +254,13 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
     report = analyze(net, freeze.trainable if freeze is not None else None)
     source = Source(net.source, net.file or "<string>")
     layers = list(net.layers)
-    traces, outputs = trace_all(net)
+    traces, outputs, names = trace_all(net)
     program = _program(net, source, layers)
     commands = _commands(program)
 
     helpers = make_helpers(layers, traces, lambda layer: _statement_text(source, commands.get(id(layer)), layer))
     keys = [(layer.kind, signature(calls)) for layer, calls in zip(layers, traces)]
-    body = Emitter(helpers, keys, traces, outputs).block([program], {}) if program else []
+    body = Emitter(helpers, keys, traces, outputs, names).block([program], {}) if program else []
 
     title = f"{net.name}: the Keras model of {net.file}" if net.file else f"{net.name}: a Keras model"
     trainable = f"{report.trainable_params:,} trainable" if report.non_trainable_params else "all trainable"
@@ -285,7 +290,7 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
         f'{INDENT}"""The model, built with the Keras functional API."""',
         *indent(_inputs(net)),
         *indent(body),
-        *_model_with_freezing(net, freeze),
+        *_model_with_freezing(net, freeze, names),
         "",
         "",
         'if __name__ == "__main__":',
@@ -323,10 +328,10 @@ def _inputs(net: Network) -> list[str]:
     return [*lines, f"inputs = [{', '.join(names)}]" if len(names) > 1 else f"inputs = {names[0]}", f"x = {names[0]}"]
 
 
-def _model_with_freezing(net: Network, freeze: Freezing | None) -> list[str]:
+def _model_with_freezing(net: Network, freeze: Freezing | None, names: dict[str, str]) -> list[str]:
     """The return of build_model(): the model, with the spec's `pretrained ... freeze` applied as the seed does."""
-    outputs = "x" if not net.outputs else variable(net.outputs[0]) if len(net.outputs) == 1 else (
-        "[" + ", ".join(map(variable, net.outputs)) + "]")  # fmt: skip
+    python = [names.get(name, variable(name)) for name in net.outputs]
+    outputs = "x" if not python else python[0] if len(python) == 1 else "[" + ", ".join(python) + "]"
     model = f"keras.Model(inputs, {outputs}, name={model_name(net.name)!r})"
     if freeze is None or freeze.below == 0:
         return [f"{INDENT}return {model}"]

@@ -43,11 +43,12 @@ class TraceGraph(GraphBase[int | str]):
     records a layer's ops and their wiring. A ShapeGraph runs alongside, so rank-generic layers (`conv`
     on a sequence is Conv1D) see their inputs' shapes."""
 
-    def __init__(self, shapes: ShapeGraph, x: Node, named: dict[str, Node]) -> None:
+    def __init__(self, shapes: ShapeGraph, x: Node, named: dict[str, Node], reads: set[str]) -> None:
         super().__init__()
         self.calls: list[OpCall] = []
         self.shapes = shapes
         self.nodes: dict[int | str, Node] = {-1: x, **named}
+        self.reads = reads  # the names made earlier that this layer reads
 
     def shape(self, x: int | str) -> Shape:
         return self.nodes[x].shape
@@ -58,7 +59,10 @@ class TraceGraph(GraphBase[int | str]):
         return len(self.calls) - 1
 
     def lookup(self, name: str) -> int | str:
-        return self.names[name] if name in self.names else variable(name)
+        if name in self.names:
+            return self.names[name]
+        self.reads.add(name)
+        return name  # the unique name; trace_all replaces it with its Python variable
 
     def application(self, application: Application, x: int) -> int:
         """A keras.applications backbone: one call that builds it on the tensor (see ApplicationSourceOp)."""
@@ -67,27 +71,56 @@ class TraceGraph(GraphBase[int | str]):
         return len(self.calls) - 1
 
 
-def trace_all(net: Network) -> tuple[list[tuple[OpCall, ...]], list[int | str]]:
-    """The ops each layer of `net` stands for, in order, and what each layer's output is (an op index, -1
-    for its input, or a named tensor's variable); the spec has been analyzed, so shapes are valid."""
+def trace_all(net: Network) -> tuple[list[tuple[OpCall, ...]], list[int | str], dict[str, str]]:
+    """The ops each layer of `net` stands for, in order, what each layer's output is (an op index, -1
+    for its input, or a named tensor's variable), and each unique name's Python variable; the spec has
+    been analyzed, so shapes are valid."""
     shapes = ShapeGraph(lambda index, name: True)
     node = shapes.input(net.input_shape or (), net.input_span)
-    named: dict[str, Node] = {}  # variable -> its node, for the tensors named so far
+    named: dict[str, Node] = {}  # unique name -> its node, for the tensors named so far
     if net.input_name:
-        named[variable(net.input_name)] = node
+        named[net.input_name] = node
     for spec in net.extra_inputs:
-        named[variable(spec.name)] = shapes.input(spec.shape, spec.span)
-    traces, outputs = [], []
+        named[spec.name] = shapes.input(spec.shape, spec.span)
+    traces, outputs, reads = [], [], []
     for layer in net.layers:
         shapes.layer = layer
-        graph = TraceGraph(shapes, node, named)
+        reads.append(set())
+        graph = TraceGraph(shapes, node, named, reads[-1])
         output = layer.apply(-1, graph)
         traces.append(tuple(graph.calls))
         outputs.append(output)
         node = graph.nodes[output]
         if layer.tap is not None:
-            named[variable(layer.tap)] = node
-    return traces, outputs
+            named[layer.tap] = node
+    names = tensor_variables(net, reads)
+    python = lambda i: names.get(i, variable(i)) if isinstance(i, str) else i  # noqa: E731
+    traces = [tuple(OpCall(c.op, tuple(map(python, c.inputs))) for c in calls) for calls in traces]
+    return traces, [python(o) for o in outputs], names
+
+
+def tensor_variables(net: Network, reads: list[set[str]]) -> dict[str, str]:
+    """Each unique name's Python variable. Rebindings (`d1#2`: a loop's iterations) share their name's
+    variable, except while an older binding is still to be read: a name shadowed inside a repeat or a
+    branch and read after it keeps its variable, the shadowing one gets another (Python has no block scope)."""
+    last_read = {name: index for index, names in enumerate(reads) for name in names}
+    last_read.update({name: len(reads) for name in net.outputs})
+    made = [(-1, name) for name in (net.input_name, *(spec.name for spec in net.extra_inputs)) if name]
+    made += [(index, layer.tap) for index, layer in enumerate(net.layers) if layer.tap is not None]
+    taken = {variable(name) for _, name in made}
+    slots: dict[str, list[list[str]]] = {}  # base name -> [variable, its current binding] per variable
+    names: dict[str, str] = {}
+    for index, name in made:
+        base = name.split("#")[0]
+        mine = slots.setdefault(base, [])
+        free = next((slot for slot in mine if last_read.get(slot[1], -1) <= index), None)
+        if free is None:
+            free = [variable(base) if not mine else python_name(f"{base}_{len(mine) + 1}", taken), name]
+            taken.add(free[0])
+            mine.append(free)
+        free[1] = name
+        names[name] = free[0]
+    return names
 
 
 def _is_opaque(op: Op) -> bool:

@@ -118,6 +118,11 @@ LOOPS = {
         "input 8x8x3\nrepeat f [conv 2 k1] for f in 1, 3\ngap",
         ["for f in (1, 3):", "for _ in range(f):"],
     ),
+    # a name shadowed inside a loop and read after it keeps its variable (found by tests/properties)
+    "name shadowed in a loop": (
+        "input 8x8x3\nconv 3 as d2\nrepeat 3 [add d2; conv 3 as d2]\nuse d2\nrelu",
+        ["for _ in range(3):", "d2_2 = x", "    x = d2\n"],
+    ),
     # dense on a 4-D tensor, odd sizes, every pooling kind
     "pools": (
         "input 7x5x2\nmaxpool k3 s1 same\navgpool 2\ndense 3 tanh bn\nmaxpool k1x2 s2x1\ngap\nsoftmax",
