@@ -20,7 +20,15 @@ PROFILES = {
     "long": settings(max_examples=2000, deadline=None, suppress_health_check=_SLOW_IS_FINE),
 }
 
+# The graph strategies (test_graph_agreement.py): 400 derandomized programs each, about a minute of
+# CPU for both together (three small Keras builds per valid graph); `long` runs ten times as many.
+GRAPH_PROFILES = {
+    "ci": settings(PROFILES["ci"], max_examples=400),
+    "long": settings(PROFILES["long"], max_examples=4000),
+}
+
 NAME = os.environ.get("NETDSL_HYPOTHESIS_PROFILE", "ci")
 if NAME not in PROFILES:
     raise ValueError(f"NETDSL_HYPOTHESIS_PROFILE must be one of {', '.join(PROFILES)}, got {NAME!r}")
 PROFILE = PROFILES[NAME]
+GRAPH_PROFILE = GRAPH_PROFILES[NAME]
