@@ -43,7 +43,7 @@ from netdsl.emit_ops import (  # noqa: F401  (OpCall, TraceGraph: re-exported fo
 from netdsl.ir import Command, Layer, Network, Repeat, Statement
 from netdsl.layers.base import Code, fmt_shape
 from netdsl.layers.pretrained import Freezing
-from netdsl.names import evaluate
+from netdsl.names import evaluate, loop_envs
 from netdsl.syntax import parse_surface
 
 # ---------------------------------------------------------------- walking the program
@@ -81,11 +81,9 @@ class _Inexpressible(Exception):
 
 def _iterations(statement: Repeat, env: dict[str, Any]) -> tuple[int, list[Any], list[dict[str, Any]]]:
     """A repeat's count per value, its values and each value's variables, as lowering computed them."""
-    quiet = lambda *args: None  # noqa: E731  (lowering has reported any error already)
-    names = statement.variables
-    values = [evaluate(v, env, quiet) for v in statement.values] if names else [None]
-    envs = [{**env, **(dict(zip(names, v)) if len(names) > 1 else {names[0]: v})} if names else env for v in values]
-    counts = [evaluate(statement.count, inner, quiet) if statement.count else 1 for inner in envs]
+    values = [evaluate(v, env) for v in statement.values] if statement.variables else [None]
+    envs = loop_envs(statement, env) or []  # the spec lowered: the loop binds as lowering bound it
+    counts = [evaluate(statement.count, inner) if statement.count else 1 for inner in envs]
     return counts, values, envs
 
 

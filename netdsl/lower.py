@@ -32,7 +32,7 @@ from netdsl.ir import (
 from netdsl.layers.graph import Merge, Use
 from netdsl.lower_directives import DIRECTIVES, DirectiveStatements, register_directive  # noqa: F401
 from netdsl.lower_graph import Frame, GraphStatements
-from netdsl.names import BAD, Scopes, evaluate, names_ahead
+from netdsl.names import BAD, Scopes, evaluate, loop_envs, names_ahead
 
 MAX_LAYERS = 250_000
 """Most statements a program may expand to. The analyzer is linear (about 20 us and 1.5 KB per
@@ -81,7 +81,11 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
 
     def resolve(self, arg: Argument, env: dict[str, Any]) -> Any:
         """A variable's value, arithmetic's result (BAD after a located error), or the literal."""
-        return evaluate(arg, env, lambda code, message, span, help: self.error(code, message, span, help))
+        return evaluate(arg, env, self.report)
+
+    def report(self, code: str, message: str, span: Span, help: str | None) -> None:
+        """`error`, as the reporter that evaluation and loop binding call."""
+        self.error(code, message, span, help)
 
     def command(self, cmd: Command, env: dict[str, Any], depth: int = 0) -> None:
         self.statements += 1
@@ -192,25 +196,8 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
         return count
 
     def iterations(self, rep: Repeat, env: dict[str, Any]) -> list[dict[str, Any]] | None:
-        """The variables of each iteration: `for f in 1,2` binds one, `for f, n in (64,3), (128,4)` several."""
-        names = rep.variables
-        if not names:
-            return [env]
-        envs = []
-        for arg in rep.values:
-            value = self.resolve(arg, env)
-            if value is BAD:
-                return None
-            if len(names) == 1:
-                envs.append({**env, names[0]: value})
-                continue
-            if not (isinstance(arg.value, Expr) and arg.value.op == "tuple") or len(value) != len(names):
-                got = len(value) if isinstance(arg.value, Expr) and arg.value.op == "tuple" else 1
-                self.error("E212", f"repeat: {len(names)} variables ({', '.join(names)}) but {got} value{'s' * (got != 1)} in {arg.text()}",
-                           arg.span, help=f"write one ({', '.join(names)}) tuple per iteration, such as ({', '.join(['1'] * len(names))})")  # fmt: skip
-                return None
-            envs.append({**env, **dict(zip(names, value))})
-        return envs
+        """The variables of each iteration (names.loop_envs), its errors reported here."""
+        return loop_envs(rep, env, self.report)
 
     def size(self, body: Sequence[Statement], env: dict[str, Any], seen: frozenset[str] = frozenset()) -> int:
         """How many statements (layers and directives) `body` expands to, without building them: an upper
@@ -226,7 +213,7 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
                     total += self.size(define.body, {}, seen | {define.name})
             else:
                 envs = (self.iterations(st, env) or [env]) if st.variables else [env]
-                counts = [evaluate(st.count, inner, _quiet) if st.count else 1 for inner in envs]
+                counts = [evaluate(st.count, inner) if st.count else 1 for inner in envs]
                 count = sum(c for c in counts if isinstance(c, int) and not isinstance(c, bool) and c > 0)
                 total += count * self.size(st.body, _sizing_env(envs, env), seen)
             if total > MAX_LAYERS:
@@ -266,10 +253,6 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
                 if twice is not None:
                     self.error("E210", f"def {st.name}: parameter '{twice.name}' is given twice", twice.span)
                 self.defs[st.name] = st
-
-
-def _quiet(*args: Any) -> None:
-    """Sizing evaluates counts again; their errors are reported when the repeat itself is lowered."""
 
 
 def _mentions(arg: Argument, name: str) -> bool:

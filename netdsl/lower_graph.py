@@ -10,7 +10,7 @@ from typing import Any
 
 from netdsl.diagnostics import did_you_mean
 from netdsl.ir import Command, Define, InputSpec, Layer, Span, Statement
-from netdsl.layers.graph import Block, Merge, Use
+from netdsl.layers.graph import Block, Merge, Use, use_note
 from netdsl.names import BAD, Scopes
 
 
@@ -23,10 +23,7 @@ class Frame:
     values: tuple[tuple[str, Any], ...]
 
     def note(self) -> str:
-        shown = ", ".join(f"{k}={'x'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in self.values)
-        return f"in block '{self.name}' used at {self.span.line}:{self.span.column}" + (
-            f", with {shown}" if shown else ""
-        )
+        return use_note(self.name, self.span, self.values)
 
 
 def signature(define: Define) -> str:

@@ -25,7 +25,11 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def evaluate(arg: Argument, env: dict[str, Any], error: Report) -> Any:
+def _ignore(code: str, message: str, span: Span, help: str | None) -> None:
+    """For callers that evaluate again what lowering has checked (and reported) already."""
+
+
+def evaluate(arg: Argument, env: dict[str, Any], error: Report = _ignore) -> Any:
     """The value of an argument: a variable's value, an arithmetic result, or the literal itself."""
     value = arg.value
     if isinstance(value, str) and not arg.quoted:
@@ -68,13 +72,38 @@ def _too_big(value: Expr, arg: Argument, error: Report) -> Any:
     return BAD
 
 
+def loop_envs(rep: Repeat, env: dict[str, Any], error: Report = _ignore) -> list[dict[str, Any]] | None:
+    """The variables of each iteration of a repeat: `for f in 1,2` binds one, `for f, n in (64,3), (128,4)`
+    several; None after an error (E212 when a tuple does not fit the variables). Lowering and the emitter
+    both read loops through this, so they cannot disagree on what an iteration binds."""
+    names = rep.variables
+    if not names:
+        return [env]
+    envs = []
+    for arg in rep.values:
+        value = evaluate(arg, env, error)
+        if value is BAD:
+            return None
+        if len(names) == 1:
+            envs.append({**env, names[0]: value})
+            continue
+        is_tuple = isinstance(arg.value, Expr) and arg.value.op == "tuple"
+        if not is_tuple or len(value) != len(names):
+            got = len(value) if is_tuple else 1
+            error("E212", f"repeat: {len(names)} variables ({', '.join(names)}) but {got} value{'s' * (got != 1)} in {arg.text()}",
+                  arg.span, f"write one ({', '.join(names)}) tuple per iteration, such as ({', '.join(['1'] * len(names))})")  # fmt: skip
+            return None
+        envs.append({**env, **dict(zip(names, value))})
+    return envs
+
+
 @dataclass
 class Binding:
-    """One `as NAME`: the unique name the graphs use, where it was given, and whether it was used."""
+    """One `as NAME`: the unique name the graphs use, and where it was given (the analyzer, which follows the
+    tensors, says which names are never read: W407)."""
 
     unique: str
     span: Span | None
-    used: bool = False
 
 
 @dataclass
@@ -105,7 +134,6 @@ class Scopes:
     def find(self, name: str) -> Binding | None:
         for scope in reversed(self.stack):
             if name in scope:
-                scope[name].used = True
                 return scope[name]
         return None
 

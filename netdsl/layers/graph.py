@@ -198,6 +198,14 @@ class Use(Layer):
         return graph.lookup(self.ref)
 
 
+def use_note(name: str, span: Span | None, values: tuple[tuple[str, Any], ...]) -> str:
+    """`in block 'basic' used at 12:5, with f=128, s=2`: the note on an error inside a block's body, from
+    lowering (its arguments) and from the analyzer (its shapes) alike."""
+    where = f" at {span.line}:{span.column}" if span else ""
+    shown = ", ".join(f"{k}={'x'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in values)
+    return f"in block '{name}' used{where}" + (f", with {shown}" if shown else "")
+
+
 class Block(Layer):
     """One use of a user-defined block (`def basic f s=1 [...]`, then `basic 64 s=2`): its lowered body.
     `args` are the values its parameters took, for messages (`with f=64, s=2`) and emitted code."""
@@ -217,10 +225,7 @@ class Block(Layer):
         return self.name
 
     def describe(self) -> str:
-        """`in block 'basic' used at 12:5, with f=128, s=2`."""
-        where = f" at {self.span.line}:{self.span.column}" if self.span else ""
-        values = ", ".join(f"{k}={'x'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in self.args)
-        return f"in block '{self.name}' used{where}" + (f", with {values}" if values else "")
+        return use_note(self.name, self.span, self.args)
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
         graph.frames.append(self)
