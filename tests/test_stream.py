@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -75,22 +76,39 @@ def test_image_files_index_like_an_array_and_decode_per_batch(tmp_path: Path) ->
     assert np.array_equal(np.asarray(files[np.array([0, 11])]), batch)
 
 
-def test_a_folder_larger_than_memory_streams_with_bounded_peak_memory(tmp_path: Path) -> None:
-    folder = make_folder(tmp_path / "big", PER_CLASS, SIZE)
-    decoded = 2 * PER_CLASS * SIZE * SIZE * 3
-    assert decoded > 2.5 * IN_MEMORY_BYTES
-    (tmp_path / "big.net").write_text(SPEC)
+def train_peak(cwd: Path, data: str) -> tuple[int, str]:
+    """`netdsl train big.net --data DATA` in a fresh process: its peak resident memory and its console."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("KERAS_BACKEND", None)
+    shutil.rmtree(cwd / "run", ignore_errors=True)
     result = subprocess.run(
-        [sys.executable, "-c", PEAK, "train", "big.net", "--data", str(folder), "--out", "run", "-q"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-c", PEAK, "train", "big.net", "--data", data, "--out", "run", "-q"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "streaming from disk: 4,000 images are 3.1 GB decoded" in result.stdout
-    peak = int(result.stderr.rsplit("peak_rss_bytes=", 1)[1].split()[0])
-    assert peak < 1.6e9, f"peak RSS {peak / 1e9:.2f} GB while streaming {decoded / 1e9:.2f} GB"
-    assert decoded > 1.9 * peak
+    return int(result.stderr.rsplit("peak_rss_bytes=", 1)[1].split()[0]), result.stdout
+
+
+def assert_bounded(small: int, big: int, added: int, decoded: int) -> None:
+    """Peak memory must not follow the data: `added` more bytes of data may add at most a fifth of that
+    to the peak. The baseline is measured in the same run because what TensorFlow itself holds varies
+    from machine to machine (thread pools and malloc arenas grow with the cores: 1.07 GB here, with
+    2 cores, and a CI machine once peaked 0.45 GB higher on the same data)."""
+    grew = big - small
+    assert grew < 0.2 * added, f"peak RSS grew {grew / 1e9:.2f} GB for {added / 1e9:.2f} GB more data"
+    assert decoded > 1.5 * big, f"peak RSS {big / 1e9:.2f} GB while streaming {decoded / 1e9:.2f} GB"
+
+
+def test_a_folder_larger_than_memory_streams_with_bounded_peak_memory(tmp_path: Path) -> None:
+    (tmp_path / "big.net").write_text(SPEC)
+    small_count = 700  # per class: 1.1 GB decoded, just past the in-memory budget, so it streams too
+    assert 2 * small_count * SIZE * SIZE * 3 > IN_MEMORY_BYTES
+    small, _ = train_peak(tmp_path, str(make_folder(tmp_path / "small", small_count, SIZE)))
+    decoded = 2 * PER_CLASS * SIZE * SIZE * 3
+    assert decoded > 2.5 * IN_MEMORY_BYTES
+    big, console = train_peak(tmp_path, str(make_folder(tmp_path / "big", PER_CLASS, SIZE)))
+    assert "streaming from disk: 4,000 images are 3.1 GB decoded" in console
+    assert_bounded(small, big, 2 * (PER_CLASS - small_count) * SIZE * SIZE * 3, decoded)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test_accuracy"] > 0.9  # it learnt
 
 
@@ -115,16 +133,11 @@ def write_stored_npz(path: Path, train: int, test: int, side: int) -> int:
 
 
 def test_a_large_npz_is_read_a_batch_at_a_time(tmp_path: Path) -> None:
+    (tmp_path / "big.net").write_text(SPEC.replace(" relu", ""))  # linear features: no unit dies on flat halves
+    write_stored_npz(tmp_path / "big.npz", 400, 400, SIZE)  # 0.63 GB: over the streaming threshold already
+    small, _ = train_peak(tmp_path, "big.npz")
     decoded = write_stored_npz(tmp_path / "big.npz", 3600, 400, SIZE)
     assert decoded > 3e9
-    (tmp_path / "big.net").write_text(SPEC.replace(" relu", ""))  # linear features: no unit dies on flat halves
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("KERAS_BACKEND", None)
-    result = subprocess.run(
-        [sys.executable, "-c", PEAK, "train", "big.net", "--data", "big.npz", "--out", "run", "-q"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    peak = int(result.stderr.rsplit("peak_rss_bytes=", 1)[1].split()[0])
-    assert peak < 1.6e9, f"peak RSS {peak / 1e9:.2f} GB while reading {decoded / 1e9:.2f} GB"
+    big, _ = train_peak(tmp_path, "big.npz")
+    assert_bounded(small, big, 3200 * SIZE * SIZE * 3, decoded)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test_accuracy"] > 0.9

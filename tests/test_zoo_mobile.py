@@ -11,7 +11,6 @@ hard sigmoid's ReLU) is compared as "op". No activation is split differently: ev
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +88,15 @@ def test_zoo_spec_equals_keras_applications_layer_by_layer(applications: Any, na
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_zoo_spec_is_short_names_its_paper_and_checks_fast(name: str) -> None:
-    """At most 40 lines, opening with a comment that names the paper; analysed well under a second."""
+def test_zoo_spec_is_short_names_its_paper_and_analyses(name: str) -> None:
+    """At most 40 lines, opening with a comment that names the paper; it analyses (how fast is bench/zoo.py's
+    job: tests do not time the analyzer)."""
     text = (ZOO / f"{name}.net").read_text()
     lines = text.splitlines()
     assert len(lines) <= 40 and lines[0].startswith("#")
     opening = " ".join(line for line in lines if line.startswith("#"))
     assert re.search(r'"[A-Z][^"]{10,}"', opening), "the opening comment quotes the paper's title"
-    start = time.perf_counter()
-    netdsl.analyze(netdsl.load(ZOO / f"{name}.net"))
-    assert time.perf_counter() - start < 2.0
+    assert netdsl.analyze(netdsl.load(ZOO / f"{name}.net")).total_params > 0
 
 
 @pytest.mark.keras
