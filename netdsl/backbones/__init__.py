@@ -81,12 +81,8 @@ def _pair(value: Any) -> tuple[int, ...]:
 OPS: dict[str, Callable[[dict], Op]] = {
     "Conv2D": lambda c: _conv(c),
     "DepthwiseConv2D": lambda c: DepthwiseConvOp(
-        _pair(c["kernel_size"]),
-        _pair(c["strides"]),
-        c["padding"],
-        c["use_bias"],
-        c["depth_multiplier"],
-        _pair(c.get("dilation_rate", 1)),
+        c["depth_multiplier"], kernel=_pair(c["kernel_size"]), strides=_pair(c["strides"]), padding=c["padding"],
+        use_bias=c["use_bias"], dilation=_pair(c.get("dilation_rate", 1)),
     ),
     "BatchNormalization": lambda c: _batch_norm(c),
     "Activation": lambda c: ActivationOp(c["activation"]),
@@ -95,8 +91,8 @@ OPS: dict[str, Callable[[dict], Op]] = {
         ZeroPaddingOp(correct=c["correct"]) if "correct" in c else ZeroPaddingOp(tuple(map(tuple, c["padding"])))
     ),  # type: ignore[arg-type]
     "SeparableConv2D": lambda c: SeparableConvOp(
-        _pair(c["kernel_size"]), _pair(c["strides"]), c["padding"], c["use_bias"], c["depth_multiplier"],
-        _pair(c["dilation_rate"]), filters=c["filters"],
+        c["depth_multiplier"], c["filters"], kernel=_pair(c["kernel_size"]), strides=_pair(c["strides"]),
+        padding=c["padding"], use_bias=c["use_bias"], dilation=_pair(c["dilation_rate"]),
     ),
     "MaxPooling2D": lambda c: PoolOp("max", _pair(c["pool_size"]), _pair(c["strides"]), c["padding"]),
     "AveragePooling2D": lambda c: PoolOp("avg", _pair(c["pool_size"]), _pair(c["strides"]), c["padding"]),
@@ -128,8 +124,9 @@ def _normalization(config: dict) -> Op:
 
 def _conv(config: dict) -> Op:
     return ConvOp(
-        config["filters"], _pair(config["kernel_size"]), _pair(config["strides"]), config["padding"],
-        config["use_bias"], dilation=_pair(config["dilation_rate"]), groups=config["groups"],
+        config["filters"], groups=config["groups"], kernel=_pair(config["kernel_size"]),
+        strides=_pair(config["strides"]), padding=config["padding"], use_bias=config["use_bias"],
+        dilation=_pair(config["dilation_rate"]),
     )  # fmt: skip
 
 

@@ -196,6 +196,17 @@ def final_activation(post: tuple[PostStep, ...]) -> str | None:
     return functions[-1] if functions else None
 
 
+class Activated:
+    """The activations of a layer with an optional fused `activation=` and trailing post-ops (conv, dense):
+    a mixin, listed before the layer's base, that reads the layer's `activation` and `post` fields."""
+
+    def output_activation(self) -> str | None:
+        return final_activation(self.post) or self.activation  # type: ignore[attr-defined]
+
+    def activations(self) -> tuple[str, ...]:
+        return post_activations(self.post, self.activation)  # type: ignore[attr-defined]
+
+
 def apply_post(graph: Graph, x: Tensor, post: tuple[PostStep, ...]) -> Tensor:
     """Apply a conv/dense's trailing activations and batch norms, in the order written."""
     for step in post:

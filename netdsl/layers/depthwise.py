@@ -9,33 +9,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import PositiveInt
 
-from netdsl.layers.activation import apply_post
-from netdsl.layers.base import (
-    Graph,
-    RankedOp,
-    ReceptiveField,
-    Shape,
-    Sizes,
-    Syntax,
-    Tensor,
-    Weight,
-    check_window,
-    compact,
-    spatial,
-    window_output,
-)
-from netdsl.layers.conv import SAME_HELP, WINDOW_SYNTAX, WindowLayer, check_dilation
+from netdsl.layers.base import Graph, Shape, Sizes, Syntax, Tensor, Weight, spatial
+from netdsl.layers.window import WINDOW_SYNTAX, WindowLayer, WindowOp, with_bias
 
 
 @dataclass(frozen=True)
-class DepthwiseConvOp(RankedOp):
-    kernel: Sizes = (3, 3)
-    strides: Sizes = (1, 1)
-    padding: str = "valid"
-    use_bias: bool = True
+class DepthwiseConvOp(WindowOp):
     depth_multiplier: int = 1
-    dilation: Sizes = (1, 1)
-    rank: int = 2
     keras_template: ClassVar[str] = "DepthwiseConv{}D"
     prefix_template: ClassVar[str] = "depthwise_conv{}d"
 
@@ -43,10 +23,8 @@ class DepthwiseConvOp(RankedOp):
         """Checks the input (worded as Conv2D's messages, which the analyzer's tests and docs show) and
         returns the output's spatial sizes."""
         name = f"conv{self.rank}d"
-        check_window(name, shape, self.rank, kernel=self.kernel, strides=self.strides, dilation=self.dilation)
-        check_dilation(name, self.strides, self.dilation)
-        what = f"{name} with kernel {'x'.join(map(str, self.kernel))} and '{self.padding}' padding"
-        return window_output(shape, self.kernel, self.strides, self.padding, what, SAME_HELP, self.dilation)
+        self.check(shape, name)
+        return self.sliding_output(shape, name)
 
     def output_shape(self, *inputs: Shape) -> Shape:
         (shape,) = inputs
@@ -55,27 +33,13 @@ class DepthwiseConvOp(RankedOp):
     def weights(self, *inputs: Shape) -> list[Weight]:
         channels = inputs[0][-1]
         kernel = Weight("kernel", (*self.kernel, channels, self.depth_multiplier))
-        return [kernel, Weight("bias", (channels * self.depth_multiplier,))] if self.use_bias else [kernel]
+        return with_bias([kernel], channels * self.depth_multiplier, self.use_bias)
 
     def macs(self, output: Shape, *inputs: Shape) -> int:
         return math.prod(output) * math.prod(self.kernel)
 
-    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        return inputs[0].through(self.kernel, self.strides, self.dilation) if inputs[0] else None
-
-    def keras_args(self) -> dict[str, Any]:
-        args: dict[str, Any] = {
-            "kernel_size": compact(self.kernel),
-            "strides": compact(self.strides),
-            "padding": self.padding,
-        }
-        if self.depth_multiplier != 1:
-            args["depth_multiplier"] = self.depth_multiplier
-        if max(self.dilation) > 1:
-            args["dilation_rate"] = compact(self.dilation)
-        if not self.use_bias:
-            args["use_bias"] = False
-        return args
+    def own_args(self) -> dict[str, Any]:
+        return {"depth_multiplier": self.depth_multiplier} if self.depth_multiplier != 1 else {}
 
 
 @dataclass(frozen=True)
@@ -95,14 +59,14 @@ class SeparableConvOp(DepthwiseConvOp):
             Weight("depthwise_kernel", (*self.kernel, inputs[0][-1], self.depth_multiplier)),
             Weight("pointwise_kernel", (*(1,) * self.rank, middle, self.filters)),
         ]
-        return [*kernels, Weight("bias", (self.filters,))] if self.use_bias else kernels
+        return with_bias(kernels, self.filters, self.use_bias)
 
     def macs(self, output: Shape, *inputs: Shape) -> int:
         positions, middle = math.prod(spatial(output)), inputs[0][-1] * self.depth_multiplier
         return positions * middle * (math.prod(self.kernel) + self.filters)
 
-    def keras_args(self) -> dict[str, Any]:
-        return {"filters": self.filters, **super().keras_args()}
+    def own_args(self) -> dict[str, Any]:
+        return {"filters": self.filters, **super().own_args()}
 
 
 class DepthwiseConv(WindowLayer):
@@ -118,9 +82,7 @@ class DepthwiseConv(WindowLayer):
     summary: ClassVar[str] = "depthwise convolution (DepthwiseConv1D/2D): one kernel per channel"
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
-        rank, kernel, strides, dilation = self.window(x, graph)
-        op = DepthwiseConvOp(kernel, strides, self.padding, self.bias, self.multiplier, dilation, rank)
-        return apply_post(graph, graph.call(op, x), self.post)
+        return self.with_post(DepthwiseConvOp(self.multiplier, **self.window(x, graph)), x, graph)
 
 
 class SeparableConv(WindowLayer):
@@ -136,6 +98,5 @@ class SeparableConv(WindowLayer):
     summary: ClassVar[str] = "separable convolution (SeparableConv1D/2D): depthwise, then pointwise to F filters"
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
-        rank, kernel, strides, dilation = self.window(x, graph)
-        op = SeparableConvOp(kernel, strides, self.padding, self.bias, self.multiplier, dilation, rank, self.filters)
-        return apply_post(graph, graph.call(op, x), self.post)
+        op = SeparableConvOp(self.multiplier, self.filters, **self.window(x, graph))
+        return self.with_post(op, x, graph)

@@ -9,12 +9,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
-from netdsl.layers.activation import apply_post
 from netdsl.layers.base import (
     AxisCounts,
     AxisSizes,
     Graph,
-    RankedOp,
     ReceptiveField,
     Regularized,
     Shape,
@@ -23,13 +21,12 @@ from netdsl.layers.base import (
     Syntax,
     Tensor,
     Weight,
-    check_window,
     compact,
     fmt_shape,
     per_axis,
     spatial,
 )
-from netdsl.layers.conv import WINDOW_SYNTAX, WindowLayer, check_dilation
+from netdsl.layers.window import WINDOW_SYNTAX, WindowLayer, WindowOp, with_bias
 
 
 def transposed_length(
@@ -47,25 +44,16 @@ def transposed_length(
 
 
 @dataclass(frozen=True)
-class ConvTransposeOp(RankedOp, Regularized):
+class ConvTransposeOp(WindowOp, Regularized):
     filters: int
-    kernel: Sizes
-    strides: Sizes
-    padding: str = "same"
-    use_bias: bool = True
     output_padding: Sizes | None = None
     l2: float = 0.0
-    dilation: Sizes = (1, 1)
-    rank: int = 2
     keras_template: ClassVar[str] = "Conv{}DTranspose"
     prefix_template: ClassVar[str] = "conv{}d_transpose"
 
     def output_shape(self, *inputs: Shape) -> Shape:
         (shape,) = inputs
-        padding = {"output_padding": self.output_padding} if self.output_padding else {}
-        check_window(self.prefix, shape, self.rank, kernel=self.kernel, strides=self.strides, dilation=self.dilation,
-                     **padding)  # fmt: skip
-        check_dilation(self.prefix, self.strides, self.dilation)
+        self.check(shape, self.prefix, output_padding=self.output_padding)
         pads = self.output_padding or (None,) * self.rank
         if any(p is not None and p >= s for p, s in zip(pads, self.strides)):
             raise ShapeError(
@@ -83,8 +71,7 @@ class ConvTransposeOp(RankedOp, Regularized):
         return (*sizes, self.filters)
 
     def weights(self, *inputs: Shape) -> list[Weight]:
-        kernel = Weight("kernel", (*self.kernel, self.filters, inputs[0][-1]))
-        return [kernel, Weight("bias", (self.filters,))] if self.use_bias else [kernel]
+        return with_bias([Weight("kernel", (*self.kernel, self.filters, inputs[0][-1]))], self.filters, self.use_bias)
 
     def macs(self, output: Shape, *inputs: Shape) -> int:
         # Every input position is spread over a kernel's worth of outputs, for each filter.
@@ -93,16 +80,9 @@ class ConvTransposeOp(RankedOp, Regularized):
     def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
         return None  # an output position's jump would be a fraction of an input pixel: not tracked
 
-    def keras_args(self) -> dict[str, Any]:
-        args: dict[str, Any] = {"filters": self.filters, "kernel_size": compact(self.kernel),
-                                "strides": compact(self.strides), "padding": self.padding}  # fmt: skip
-        if max(self.dilation) > 1:
-            args["dilation_rate"] = compact(self.dilation)
-        if self.output_padding is not None:
-            args["output_padding"] = compact(self.output_padding)
-        if not self.use_bias:
-            args["use_bias"] = False
-        return args
+    def own_args(self) -> dict[str, Any]:
+        padding = {"output_padding": compact(self.output_padding)} if self.output_padding is not None else {}
+        return {"filters": self.filters, **padding}
 
 
 class ConvTranspose(WindowLayer):
@@ -124,7 +104,6 @@ class ConvTranspose(WindowLayer):
     summary: ClassVar[str] = "transposed convolution (Conv2DTranspose, 1-D/3-D by rank): upsampling by the stride"
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
-        rank, kernel, strides, dilation = self.window(x, graph)
-        padding = per_axis(self.output_padding, rank) if self.output_padding is not None else None
-        op = ConvTransposeOp(self.filters, kernel, strides, self.padding, self.bias, padding, self.l2, dilation, rank)
-        return apply_post(graph, graph.call(op, x), self.post)
+        window = self.window(x, graph)
+        padding = per_axis(self.output_padding, window["rank"]) if self.output_padding is not None else None
+        return self.with_post(ConvTransposeOp(self.filters, padding, self.l2, **window), x, graph)
