@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import Field, ValidationInfo, field_validator
 
 from netdsl.ir import Layer
-from netdsl.layers.base import ElementWise, Graph, Op, Shape, Syntax, Tensor, Weight
+from netdsl.layers.base import ElementWise, FieldArgs, Graph, Op, Shape, Syntax, Tensor, Weight
 from netdsl.layers.norm import BatchNorm, BatchNormOp
 
 # Element-wise activations that exist in keras.activations (Keras 3) and need no arguments.
@@ -40,7 +40,7 @@ class ActivationOp(ElementWise):
 
 
 @dataclass(frozen=True)
-class ReLUOp(ElementWise):
+class ReLUOp(ElementWise, FieldArgs):
     """Keras's `ReLU` layer, whose arguments `Activation('relu')` lacks: MobileNetV2's ReLU6 is `ReLU(6.0)`."""
 
     max_value: float | None = None
@@ -49,32 +49,21 @@ class ReLUOp(ElementWise):
     keras_class: ClassVar[str] = "ReLU"
     prefix: ClassVar[str] = "re_lu"
 
-    def keras_args(self) -> dict[str, Any]:
-        defaults = ReLUOp()
-        return {key: getattr(self, key) for key in ("max_value", "negative_slope", "threshold")
-                if getattr(self, key) != getattr(defaults, key)}  # fmt: skip
-
 
 @dataclass(frozen=True)
-class LeakyReLUOp(ElementWise):
+class LeakyReLUOp(ElementWise, FieldArgs):
     """Keras LeakyReLU (its default slope is 0.3, unlike `Activation('leaky_relu')`'s 0.2)."""
 
     negative_slope: float
     keras_class: ClassVar[str] = "LeakyReLU"
     prefix: ClassVar[str] = "leaky_re_lu"
 
-    def keras_args(self) -> dict[str, Any]:
-        return {"negative_slope": self.negative_slope}
-
 
 @dataclass(frozen=True)
-class ELUOp(ElementWise):
+class ELUOp(ElementWise, FieldArgs):
     alpha: float
     keras_class: ClassVar[str] = "ELU"
     prefix: ClassVar[str] = "elu"
-
-    def keras_args(self) -> dict[str, Any]:
-        return {"alpha": self.alpha}
 
 
 @dataclass(frozen=True)

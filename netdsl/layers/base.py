@@ -10,7 +10,7 @@ how to write itself as Python source. Nothing here imports Keras.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Annotated, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveInt
@@ -223,6 +223,7 @@ class Op:
     prefix: ClassVar[str] = ""  # "conv2d": Keras's automatic name for the class
     inner_prefixes: ClassVar[tuple[str, ...]] = ()  # names taken by layers it wraps: Bidirectional(LSTM) -> lstm
     is_layer: ClassVar[bool] = True  # False: a Keras operation (`x + 3.0`), absent from `model.layers`
+    keeps_positions: ClassVar[bool] = True  # False: outputs no longer line up with input positions (flatten)
 
     def output_shape(self, *inputs: Shape) -> Shape:
         """The output shape for these input shapes, or ShapeError."""
@@ -237,8 +238,9 @@ class Op:
         return 0
 
     def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        """Receptive field of one output position; None once the tensor is no longer spatial."""
-        return inputs[0] if inputs else None
+        """Receptive field of one output position; None once the tensor is no longer spatial, or once its
+        positions no longer line up with the input's (`keeps_positions`: the field is not tracked past it)."""
+        return inputs[0] if inputs and self.keeps_positions else None
 
     def warnings(self, *inputs: Shape) -> list[tuple[str, str]]:
         """(code, message) for likely mistakes that Keras accepts."""
@@ -302,6 +304,15 @@ class Regularized(Op):
     def source_args(self) -> dict[str, Any]:
         l2 = self.l2  # type: ignore[attr-defined]
         return {**self.keras_args(), **({"kernel_regularizer": Code(f"regularizers.L2({l2!r})")} if l2 else {})}
+
+
+class FieldArgs(Op):
+    """An op whose Keras arguments are its fields, by the same names, each left out while it holds its default
+    (which is Keras's too): `ReLU(max_value=6.0)`, `LeakyReLU(negative_slope=0.1)`, `BatchNormalization()`."""
+
+    def keras_args(self) -> dict[str, Any]:
+        values = {f.name: (getattr(self, f.name), f.default) for f in fields(self)}  # type: ignore[arg-type]
+        return {name: value for name, (value, default) in values.items() if default is MISSING or value != default}
 
 
 class ElementWise(Op):

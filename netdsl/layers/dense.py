@@ -9,18 +9,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from netdsl.ir import Layer
-from netdsl.layers.activation import (
-    POST_WORDS,
-    ActivationName,
-    PostStep,
-    apply_post,
-    final_activation,
-    post_activations,
-)
+from netdsl.layers.activation import POST_WORDS, Activated, ActivationName, PostStep, apply_post
 from netdsl.layers.base import (
     Graph,
     Op,
-    ReceptiveField,
     Regularized,
     Shape,
     ShapeError,
@@ -53,9 +45,6 @@ class DenseOp(Regularized):
     def macs(self, output: Shape, *inputs: Shape) -> int:
         return math.prod(inputs[0]) * self.units
 
-    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        return inputs[0]  # pointwise on a feature map; None on a vector
-
     def warnings(self, *inputs: Shape) -> list[tuple[str, str]]:
         if len(inputs[0]) > 1:
             return [(
@@ -75,7 +64,7 @@ class DenseOp(Regularized):
         return args
 
 
-class Dense(Layer):
+class Dense(Activated, Layer):
     """`dense N [nobias] [l2=X] [activation=A] [activation|bn ...]`: Keras Dense, then the activations
     written; `activation=softmax` is fused into the Dense, as keras.applications' classifiers write it."""
 
@@ -100,23 +89,15 @@ class Dense(Layer):
         op = DenseOp(self.units, self.bias, self.l2, self.activation)
         return apply_post(graph, graph.call(op, x), self.post)
 
-    def output_activation(self) -> str | None:
-        return final_activation(self.post) or self.activation
-
-    def activations(self) -> tuple[str, ...]:
-        return post_activations(self.post, self.activation)
-
 
 @dataclass(frozen=True)
 class FlattenOp(Op):
     keras_class: ClassVar[str] = "Flatten"
     prefix: ClassVar[str] = "flatten"
+    keeps_positions: ClassVar[bool] = False
 
     def output_shape(self, *inputs: Shape) -> Shape:
         return (math.prod(inputs[0]),)
-
-    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        return None
 
 
 class Flatten(Layer):

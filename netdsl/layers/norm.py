@@ -11,6 +11,7 @@ from pydantic import Field, PositiveInt, ValidationInfo, field_validator
 from netdsl.ir import Layer
 from netdsl.layers.base import (
     ElementWise,
+    FieldArgs,
     Graph,
     Op,
     RankedOp,
@@ -26,7 +27,7 @@ from netdsl.layers.base import (
 
 
 @dataclass(frozen=True)
-class BatchNormOp(Op):
+class BatchNormOp(FieldArgs):
     momentum: float = 0.99
     epsilon: float = 0.001
     scale: bool = True  # False: no gamma (InceptionV3's conv2d_bn), 3*C parameters
@@ -47,17 +48,6 @@ class BatchNormOp(Op):
             Weight("moving_mean", channels, trainable=False),
             Weight("moving_variance", channels, trainable=False),
         ]
-
-    def keras_args(self) -> dict[str, Any]:
-        defaults = BatchNormOp()
-        args: dict[str, Any] = {}
-        if self.momentum != defaults.momentum:
-            args["momentum"] = self.momentum
-        if self.epsilon != defaults.epsilon:
-            args["epsilon"] = self.epsilon
-        if not self.scale:
-            args["scale"] = False
-        return args
 
 
 class BatchNorm(Layer):
@@ -127,16 +117,13 @@ class Dropout(Layer):
 
 
 @dataclass(frozen=True)
-class LayerNormOp(ElementWise):
+class LayerNormOp(ElementWise, FieldArgs):
     epsilon: float = 0.001
     keras_class: ClassVar[str] = "LayerNormalization"
     prefix: ClassVar[str] = "layer_normalization"
 
     def weights(self, *inputs: Shape) -> list[Weight]:
         return [Weight("gamma", inputs[0][-1:]), Weight("beta", inputs[0][-1:])]
-
-    def keras_args(self) -> dict[str, Any]:
-        return {"epsilon": self.epsilon} if self.epsilon != 0.001 else {}
 
 
 class LayerNorm(Layer):
@@ -190,14 +177,11 @@ class GroupNorm(Layer):
 
 
 @dataclass(frozen=True)
-class RescalingOp(ElementWise):
+class RescalingOp(ElementWise, FieldArgs):
     scale: float
     offset: float = 0.0
     keras_class: ClassVar[str] = "Rescaling"
     prefix: ClassVar[str] = "rescaling"
-
-    def keras_args(self) -> dict[str, Any]:
-        return {"scale": self.scale, **({"offset": self.offset} if self.offset else {})}
 
 
 class Rescale(Layer):
@@ -286,13 +270,10 @@ class SpatialDropout(Layer):
 
 
 @dataclass(frozen=True)
-class GaussianNoiseOp(ElementWise):
+class GaussianNoiseOp(ElementWise, FieldArgs):
     stddev: float
     keras_class: ClassVar[str] = "GaussianNoise"
     prefix: ClassVar[str] = "gaussian_noise"
-
-    def keras_args(self) -> dict[str, Any]:
-        return {"stddev": self.stddev}
 
 
 class Noise(Layer):

@@ -128,6 +128,7 @@ class UpSamplingOp(RankedOp):
     rank: int = 2
     keras_template: ClassVar[str] = "UpSampling{}D"
     prefix_template: ClassVar[str] = "up_sampling{}d"
+    keeps_positions: ClassVar[bool] = False  # an output's jump would be a fraction of an input pixel: not tracked
 
     def output_shape(self, *inputs: Shape) -> Shape:
         (shape,) = inputs
@@ -135,9 +136,6 @@ class UpSamplingOp(RankedOp):
         if self.interpolation != "nearest" and self.rank != 2:
             raise ShapeError("E320", f"{self.prefix} has no interpolation= (only UpSampling2D does)")
         return (*(n * s for n, s in zip(spatial(shape), self.size)), shape[-1])
-
-    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        return None  # an output's jump would be a fraction of an input pixel: not tracked
 
     def keras_args(self) -> dict[str, Any]:
         size = self.size[0] if self.rank == 1 else tuple(self.size)
@@ -176,6 +174,7 @@ class ReshapeOp(Op):
     target: Sizes
     keras_class: ClassVar[str] = "Reshape"
     prefix: ClassVar[str] = "reshape"
+    keeps_positions: ClassVar[bool] = False
 
     def output_shape(self, *inputs: Shape) -> Shape:
         if math.prod(self.target) != math.prod(inputs[0]):
@@ -184,9 +183,6 @@ class ReshapeOp(Op):
                 f"the input {fmt_shape(inputs[0])} has {math.prod(inputs[0]):,}",
             )  # fmt: skip
         return tuple(self.target)
-
-    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        return None
 
     def keras_args(self) -> dict[str, Any]:
         return {"target_shape": tuple(self.target)}
@@ -212,6 +208,7 @@ class PermuteOp(Op):
     dims: Sizes
     keras_class: ClassVar[str] = "Permute"
     prefix: ClassVar[str] = "permute"
+    keeps_positions: ClassVar[bool] = False
 
     def output_shape(self, *inputs: Shape) -> Shape:
         if len(self.dims) != len(inputs[0]):
@@ -220,9 +217,6 @@ class PermuteOp(Op):
                 f"{fmt_shape(inputs[0])} has {len(inputs[0])} (the batch axis is not counted)",
             )  # fmt: skip
         return tuple(inputs[0][d - 1] for d in self.dims)
-
-    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        return None
 
     def keras_args(self) -> dict[str, Any]:
         return {"dims": tuple(self.dims)}

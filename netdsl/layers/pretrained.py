@@ -30,7 +30,7 @@ from pydantic import Field, PrivateAttr, field_validator
 from netdsl.backbones import APPLICATIONS, Backbone, load
 from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean
 from netdsl.ir import Layer, Network, Span
-from netdsl.layers.base import Graph, Op, ReceptiveField, Shape, Syntax, Tensor, Weight
+from netdsl.layers.base import Graph, Op, Shape, Syntax, Tensor, Weight
 
 BackboneName = Literal[tuple(APPLICATIONS)]  # type: ignore[valid-type]
 
@@ -241,6 +241,7 @@ class RunBackboneOp(Op):
     multiply_accumulates: int
     keras_class: ClassVar[str] = "Functional"
     prefix: ClassVar[str] = "functional"
+    keeps_positions: ClassVar[bool] = False  # not tracked through a nested model
 
     def output_shape(self, *inputs: Shape) -> Shape:
         return self.shape
@@ -250,9 +251,6 @@ class RunBackboneOp(Op):
 
     def macs(self, output: Shape, *inputs: Shape) -> int:
         return self.multiply_accumulates
-
-    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        return None  # not tracked through a nested model
 
 
 @dataclass(frozen=True)

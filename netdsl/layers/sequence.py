@@ -64,6 +64,7 @@ class RecurrentOp(Op):
     cell: str  # "LSTM" | "GRU"
     units: int
     sequences: bool = False
+    keeps_positions: ClassVar[bool] = False  # each step sees every earlier one
 
     @property
     def keras_class(self) -> str:  # type: ignore[override]
@@ -88,9 +89,6 @@ class RecurrentOp(Op):
         steps, features = inputs[0]
         return steps * GATES[self.cell] * self.units * (features + self.units)
 
-    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        return None  # each step sees every earlier one
-
     def keras_args(self) -> dict[str, Any]:
         return {"units": self.units, **({"return_sequences": True} if self.sequences else {})}
 
@@ -103,6 +101,7 @@ class BidirectionalOp(Op):
     merge: str = "concat"
     keras_class: ClassVar[str] = "Bidirectional"
     prefix: ClassVar[str] = "bidirectional"
+    keeps_positions: ClassVar[bool] = False
 
     @property
     def inner_prefixes(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -118,9 +117,6 @@ class BidirectionalOp(Op):
 
     def macs(self, output: Shape, *inputs: Shape) -> int:
         return 2 * self.layer.macs(self.layer.output_shape(*inputs), *inputs)
-
-    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        return None
 
     def keras_args(self) -> dict[str, Any]:
         return {"merge_mode": self.merge} if self.merge != "concat" else {}
