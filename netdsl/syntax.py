@@ -192,37 +192,33 @@ def _position(text: str, index: int) -> Span:
     return Span(line=text.count("\n", 0, index) + 1, column=index - start + 1)
 
 
+def _too_large(source: Source, code: str, message: str, span: Span, help: str = "see docs/limits.md") -> NetdslError:
+    """The error `check_size` raises for one of the limits of docs/limits.md, located at `span`."""
+    return NetdslError([Diagnostic(code, message, span, help=help)], source)
+
+
 def check_size(source: Source) -> None:
     """Refuse, before parsing, a spec too large to parse in seconds (E207, located where it overflows)."""
     size = len(source.text.encode("utf-8", errors="replace")) if len(source.text) * 4 > MAX_SOURCE_BYTES else 0
     if size > MAX_SOURCE_BYTES:
-        raise NetdslError(
-            [Diagnostic("E207", f"the spec is {size / 2**20:.1f} MB; netdsl reads specs of at most "
-                        f"{MAX_SOURCE_BYTES // 2**20} MB", Span(line=1, column=1), help="see docs/limits.md")],
-            source,
-        )  # fmt: skip
+        raise _too_large(source, "E207", f"the spec is {size / 2**20:.1f} MB; netdsl reads specs of at most "
+                         f"{MAX_SOURCE_BYTES // 2**20} MB", Span(line=1, column=1))  # fmt: skip
     tokens = run = 0  # run: tokens since the last `;` or line break, about one statement's arguments
     for match in _TOKEN.finditer(source.text):
         tokens += match.group().startswith("#") is False
         run = 0 if match.group() in (";", "[", "|", "]") or match.group()[0] in "\r\n" else run + 1
         if run > MAX_STATEMENT_TOKENS:
-            raise NetdslError(
-                [Diagnostic("E207", f"a statement of more than {MAX_STATEMENT_TOKENS:,} words, numbers and symbols",
-                            _position(source.text, match.start()), help="see docs/limits.md")],
-                source,
-            )  # fmt: skip
+            raise _too_large(source, "E207", f"a statement of more than {MAX_STATEMENT_TOKENS:,} words, numbers and "
+                             "symbols", _position(source.text, match.start()))  # fmt: skip
         digits = _WHOLE_NUMBER.search(match.group()) if len(match.group()) > MAX_DIGITS else None
         if digits and _INTEGRAL.fullmatch(match.group()):
-            raise NetdslError(
-                [Diagnostic("E201", f"a whole number of {len(digits.group()):,} digits; netdsl reads at most {MAX_DIGITS}",
-                            _position(source.text, match.start() + digits.start()), help="see docs/limits.md")],
-                source,
-            )  # fmt: skip
+            raise _too_large(source, "E201", f"a whole number of {len(digits.group()):,} digits; netdsl reads at most "
+                             f"{MAX_DIGITS}", _position(source.text, match.start() + digits.start()))  # fmt: skip
         if tokens > MAX_TOKENS:
-            raise NetdslError(
-                [Diagnostic("E207", f"the spec has more than {MAX_TOKENS:,} tokens (words, numbers, symbols and line breaks)",
-                            _position(source.text, match.start()), help="use `repeat` for long runs of layers; see docs/limits.md")],
-                source,
+            raise _too_large(
+                source, "E207", f"the spec has more than {MAX_TOKENS:,} tokens (words, numbers, symbols and line "
+                "breaks)", _position(source.text, match.start()),
+                help="use `repeat` for long runs of layers; see docs/limits.md",
             )  # fmt: skip
 
 

@@ -26,21 +26,29 @@ from netdsl.layers.base import (
 KERAS_NAME = {"max": ("MaxPooling", "max_pooling"), "avg": ("AveragePooling", "average_pooling")}
 
 
+class ModeOp(Op):
+    """A pooling op, whose Keras class follows its `mode` and `rank` (fields of the subclass): the templates
+    take Keras's word for the mode and the rank, `{}{}D` -> MaxPooling2D, `Global{}{}D` -> GlobalAveragePooling1D."""
+
+    keras_template: ClassVar[str] = "{}{}D"
+    prefix_template: ClassVar[str] = "{}{}d"
+
+    @property
+    def keras_class(self) -> str:  # type: ignore[override]
+        return self.keras_template.format(KERAS_NAME[self.mode][0], self.rank)  # type: ignore[attr-defined]
+
+    @property
+    def prefix(self) -> str:  # type: ignore[override]
+        return self.prefix_template.format(KERAS_NAME[self.mode][1], self.rank)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class PoolOp(Op):
+class PoolOp(ModeOp):
     mode: str  # "max" | "avg"
     pool: Sizes = (2, 2)
     strides: Sizes = (2, 2)
     padding: str = "valid"
     rank: int = 2
-
-    @property
-    def keras_class(self) -> str:  # type: ignore[override]
-        return f"{KERAS_NAME[self.mode][0]}{self.rank}D"
-
-    @property
-    def prefix(self) -> str:  # type: ignore[override]
-        return f"{KERAS_NAME[self.mode][1]}{self.rank}d"
 
     def output_shape(self, *inputs: Shape) -> Shape:
         (shape,) = inputs
@@ -97,26 +105,18 @@ class AvgPool(MaxPool):
 
 
 @dataclass(frozen=True)
-class GlobalPoolOp(Op):
+class GlobalPoolOp(ModeOp):
     mode: str
     keepdims: bool = False
     rank: int = 2
-
-    @property
-    def keras_class(self) -> str:  # type: ignore[override]
-        return f"Global{KERAS_NAME[self.mode][0]}{self.rank}D"
-
-    @property
-    def prefix(self) -> str:  # type: ignore[override]
-        return f"global_{KERAS_NAME[self.mode][1]}{self.rank}d"
+    keras_template: ClassVar[str] = "Global{}{}D"
+    prefix_template: ClassVar[str] = "global_{}{}d"
+    keeps_positions: ClassVar[bool] = False  # every output sees the whole input
 
     def output_shape(self, *inputs: Shape) -> Shape:
         (shape,) = inputs
         check_window(self.prefix, shape, self.rank)
         return (*(1,) * self.rank, shape[-1]) if self.keepdims else (shape[-1],)
-
-    def receptive_field(self, *inputs: ReceptiveField | None) -> ReceptiveField | None:
-        return None  # every output sees the whole input
 
     def keras_args(self) -> dict[str, Any]:
         return {"keepdims": True} if self.keepdims else {}
