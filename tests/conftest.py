@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -26,3 +27,15 @@ def write_spec(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture
+def check_spec(runner: CliRunner, write_spec):
+    """`netdsl check` on a spec written to a temporary file: its path and the click result."""
+    from netdsl.cli import main
+
+    def check(text: str, name: str = "spec.net") -> tuple[Path, Any]:
+        path = write_spec(text, name)
+        return path, runner.invoke(main, ["check", str(path)])
+
+    return check

@@ -6,6 +6,7 @@ import pytest
 
 import netdsl
 from netdsl.layers.base import conv_output_length
+from tests.helpers import error_of
 
 
 def analyze(text: str) -> netdsl.Report:
@@ -116,12 +117,6 @@ def test_frozen_layers_count_as_non_trainable() -> None:
     report = netdsl.analyze(net, trainable=lambda index, name: name != "conv2d")
     assert report.layers[1].trainable_params == 0 and report.layers[1].non_trainable_params == 112
     assert report.non_trainable_params == 112
-
-
-def error_of(text: str) -> str:
-    with pytest.raises(netdsl.NetdslError) as info:
-        analyze(text)
-    return str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import netdsl
 from bench import fmnist, scale
 from bench.measure import child_env, run_once, summarize
 from tests.conftest import ROOT, SPECS
+from tests.helpers import check_in_a_fresh_process
 
 
 @pytest.mark.parametrize("layers", [1, 2, 3, 10, 100])
@@ -72,15 +73,9 @@ def test_children_may_write_bytecode() -> None:
 
 def test_check_path_imports_no_training_or_plotting_stack() -> None:
     """What keeps `netdsl check` fast: none of numpy, matplotlib, the trainer or Keras is imported."""
-    code = (
-        "import sys\nfrom netdsl.cli import main\n"
-        "try:\n    main(['check', 'specs/resnet.net'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
-        "heavy = ('numpy', 'matplotlib', 'PIL', 'tensorflow', 'keras', 'netdsl.trainer', 'netdsl.data')\n"
-        "print('HEAVY', sorted(m for m in sys.modules if m in heavy))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "HEAVY []" in out.stdout
+    _, modules = check_in_a_fresh_process()
+    heavy = {"numpy", "matplotlib", "PIL", "tensorflow", "keras", "netdsl.trainer", "netdsl.data"}
+    assert sorted(heavy.intersection(modules)) == []
 
 
 def test_analyze_stage_reports_the_network_it_measured(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import sys
 
 from netdsl.cli import main
 from tests.conftest import ROOT, SPECS
+from tests.helpers import check_in_a_fresh_process
 
 
 def test_check_prints_a_summary_table(runner) -> None:
@@ -52,18 +53,16 @@ def test_check_input_option(runner, write_spec) -> None:
     assert json.loads(result.output)["input_shape"] == [None, 32, 32, 3]
 
 
-def test_bad_spec_exits_1_with_a_located_message(runner, write_spec) -> None:
-    path = write_spec("input 32x32x3\ncnv 10 k3\n")
-    result = runner.invoke(main, ["check", str(path)])
+def test_bad_spec_exits_1_with_a_located_message(check_spec) -> None:
+    path, result = check_spec("input 32x32x3\ncnv 10 k3\n")
     assert result.exit_code == 1
     assert f"{path}:2:1: error[E101]: unknown layer 'cnv'" in result.output
     assert "help: did you mean 'conv'?" in result.output
     assert "Traceback" not in result.output
 
 
-def test_several_errors_are_counted(runner, write_spec) -> None:
-    path = write_spec("input 32x32x3\ncnv 10\nconv 0\n")
-    result = runner.invoke(main, ["check", str(path)])
+def test_several_errors_are_counted(check_spec) -> None:
+    _, result = check_spec("input 32x32x3\ncnv 10\nconv 0\n")
     assert result.exit_code == 1 and "2 errors" in result.output
 
 
@@ -74,9 +73,8 @@ def test_one_bad_file_among_good_ones_still_exits_1(runner, write_spec) -> None:
     assert "Total params: 123,330" in result.output and "error[E304]" in result.output
 
 
-def test_warnings_are_shown_but_exit_0(runner, write_spec) -> None:
-    path = write_spec("input 8x8x3\ndense 4\n")
-    result = runner.invoke(main, ["check", str(path)])
+def test_warnings_are_shown_but_exit_0(check_spec) -> None:
+    path, result = check_spec("input 8x8x3\ndense 4\n")
     assert result.exit_code == 0
     assert f"{path}:2:1: warning[W402]" in result.output
 
@@ -108,18 +106,9 @@ def test_layers_lists_every_kind(runner) -> None:
 
 
 def test_check_loads_no_tensorflow_or_keras() -> None:
-    code = (
-        "import sys\n"
-        "from netdsl.cli import main\n"
-        "try:\n    main(['check', 'specs/resnet.net'])\n"
-        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'jax', 'torch'))\n"
-        "print('LOADED', loaded)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "LOADED []" in result.stdout
-    assert "Total params: 771,690" in result.stdout
+    printed, modules = check_in_a_fresh_process()
+    assert [m for m in modules if m.split(".")[0] in ("tensorflow", "keras", "jax", "torch")] == []
+    assert "Total params: 771,690" in printed
 
 
 def test_console_script_runs() -> None:

@@ -57,9 +57,8 @@ CATALOGUE: list[tuple[str, str, str]] = [
 
 
 @pytest.mark.parametrize(("code", "spec", "expected"), CATALOGUE, ids=[row[0] for row in CATALOGUE])
-def test_each_code_has_its_message_location_and_exit_code(runner, write_spec, code, spec, expected) -> None:
-    path = write_spec(spec, "t.net")
-    result = runner.invoke(main, ["check", str(path)])
+def test_each_code_has_its_message_location_and_exit_code(check_spec, code, spec, expected) -> None:
+    path, result = check_spec(spec, "t.net")
     assert expected.replace("t.net", str(path)) in result.stderr, result.stderr
     assert result.exit_code == (0 if code.startswith("W") else 1)
     assert "Traceback" not in result.output
@@ -143,9 +142,8 @@ def test_a_statement_repeated_by_a_loop_is_reported_once() -> None:
     ]
 
 
-def test_the_cli_counts_the_errors(runner, write_spec) -> None:
-    path = write_spec("input 8\ndense 10 =\ndense @\n", "two.net")
-    result = runner.invoke(main, ["check", str(path)])
+def test_the_cli_counts_the_errors(check_spec) -> None:
+    _, result = check_spec("input 8\ndense 10 =\ndense @\n", "two.net")
     assert result.exit_code == 1
     assert result.stderr.rstrip().endswith("2 errors")
 

@@ -8,12 +8,7 @@ import netdsl
 from netdsl.ir import Network
 from netdsl.layers.activation import Activation
 from netdsl.layers.conv import Conv, Res
-
-
-def error_of(text: str) -> str:
-    with pytest.raises(netdsl.NetdslError) as info:
-        netdsl.parse(text, file="t.net")
-    return str(info.value)
+from tests.helpers import error_of
 
 
 def test_conv_options_bind_to_fields() -> None:

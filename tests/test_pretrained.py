@@ -18,6 +18,7 @@ from netdsl.backbones import APPLICATIONS, load, raw
 from netdsl.cli import main
 from netdsl.diagnostics import NetdslError
 from netdsl.transfer import freezing
+from tests.helpers import failure
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "gap\ndense 1024 relu\ndense 1 sigmoid\n"
@@ -26,12 +27,6 @@ HEAD = "gap\ndense 1024 relu\ndense 1 sigmoid\n"
 def seed(freeze: str = "freeze<142", size: str = "224x224x3", weights: str = "none") -> netdsl.Network:
     """The seed's ResNet50 model: the backbone, global average pooling, dense 1024 relu, dense 1 sigmoid."""
     return netdsl.parse(f"input {size}\npretrained resnet50 weights={weights} {freeze}\n{HEAD}")
-
-
-def error(text: str) -> NetdslError:
-    with pytest.raises(NetdslError) as caught:
-        netdsl.analyze(netdsl.parse(text))
-    return caught.value
 
 
 # ---------------------------------------------------------------- counts and shapes, without Keras
@@ -121,20 +116,20 @@ def test_analysis_of_a_backbone_never_imports_tensorflow() -> None:
 
 
 def test_input_too_small_for_the_backbone() -> None:
-    err = error("input 16x16x3\npretrained resnet50 weights=none\ngap")
+    err = failure("input 16x16x3\npretrained resnet50 weights=none\ngap")
     assert err.diagnostics[0].code == "E310"
     assert "at least 32x32 (Keras's minimum for ResNet50), got 16x16" in err.diagnostics[0].message
     assert err.diagnostics[0].span.line == 2  # type: ignore[union-attr]
 
 
 def test_pretrained_weights_need_three_channels() -> None:
-    err = error("input 64x64x1\npretrained vgg16 weights=imagenet\ngap")
+    err = failure("input 64x64x1\npretrained vgg16 weights=imagenet\ngap")
     assert err.diagnostics[0].code == "E310" and "expect 3 (RGB) channels, got 1" in err.diagnostics[0].message
     netdsl.analyze(netdsl.parse("input 64x64x1\npretrained vgg16 weights=none\ngap"))  # from scratch: any channels
 
 
 def test_freeze_index_beyond_the_layer_count() -> None:
-    err = error("input 224x224x3\npretrained resnet50 weights=none freeze<181\n" + HEAD)
+    err = failure("input 224x224x3\npretrained resnet50 weights=none freeze<181\n" + HEAD)
     assert err.diagnostics[0].code == "E311"
     assert err.diagnostics[0].message == (
         "pretrained resnet50 freeze<181: the model has only 180 layers (model.layers[0..179])"
@@ -143,13 +138,13 @@ def test_freeze_index_beyond_the_layer_count() -> None:
 
 
 def test_freeze_unknown_layer_name() -> None:
-    err = error('input 224x224x3\npretrained resnet50 freeze<"conv5_block1_1_cnv"\ngap')
+    err = failure('input 224x224x3\npretrained resnet50 freeze<"conv5_block1_1_cnv"\ngap')
     assert err.diagnostics[0].code == "E311"
     assert err.diagnostics[0].help == "did you mean 'conv5_block1_1_conv'?"
 
 
 def test_pretrained_must_be_the_first_layer() -> None:
-    err = error("input 224x224x3\nconv 3\npretrained resnet50\ngap")
+    err = failure("input 224x224x3\nconv 3\npretrained resnet50\ngap")
     assert err.diagnostics[0].code == "E312" and err.diagnostics[0].span.line == 3  # type: ignore[union-attr]
 
 
@@ -174,13 +169,12 @@ def test_missing_backbone_and_negative_freeze() -> None:
             'pretrained run="runs/x": takes no weights= (the run\'s own trained weights are loaded)',
         ),
     ):
-        found = error(f"input 224x224x3\n{text}\ngap").diagnostics[0]
+        found = failure(f"input 224x224x3\n{text}\ngap").diagnostics[0]
         assert (found.code, found.message, found.span.line) == ("E203" if "backbone" in message else "E202", message, 2)  # type: ignore[union-attr]
 
 
-def test_cli_check_reports_errors_with_exit_1(runner, write_spec) -> None:
-    path = write_spec("input 16x16x3\npretrained resnet50 weights=none\ngap\n")
-    result = runner.invoke(main, ["check", str(path)])
+def test_cli_check_reports_errors_with_exit_1(check_spec) -> None:
+    path, result = check_spec("input 16x16x3\npretrained resnet50 weights=none\ngap\n")
     assert result.exit_code == 1
     assert f"{path}:2:1: error[E310]: pretrained resnet50: the input must be at least 32x32" in result.output
     assert "help: use `input 32x32x3` or larger" in result.output

@@ -5,21 +5,16 @@ from __future__ import annotations
 import pytest
 
 import netdsl
-from netdsl.diagnostics import NetdslError, Source
+from netdsl.diagnostics import Source
 from netdsl.ir import Command, Repeat
 from netdsl.syntax import grammar_path, parse_surface
+from tests.helpers import error_of
 
 CARD = "conv 10 k7 s1; repeat [conv w k3 s2; res w; res w] for w in 20,40,80,160; gmp; dropout .1; dense 10 softmax"
 
 
 def surface(text: str) -> list:
     return parse_surface(Source(text))
-
-
-def error_of(text: str) -> str:
-    with pytest.raises(NetdslError) as info:
-        netdsl.parse(text, file="t.net")
-    return str(info.value)
 
 
 def test_design_card_parses_verbatim() -> None:
@@ -68,36 +63,21 @@ def test_grammar_file_is_found() -> None:
     assert grammar_path().name == "netdsl.lark"
 
 
-def test_unexpected_token_says_what_was_expected_in_words() -> None:
-    message = error_of("input 8x8x1\nconv 10 ]")
-    assert "t.net:2:9: error[E102]: unexpected ']'" in message
-    assert "LSQB" not in message and "RSQB" not in message
-    assert "2 | conv 10 ]" in message
-    assert "  |         ^" in message
-    assert "is there a '[' for this ']'?" in message
+SYNTAX_ERRORS = [
+    # what was expected is said in words, with the line, a caret and a hint
+    ("input 8x8x1\nconv 10 ]",
+     ("t.net:2:9: error[E102]: unexpected ']'", "2 | conv 10 ]", "  |         ^", "is there a '[' for this ']'?")),
+    # a misspelt `repeat`: with branches it reads as a word such as `add [...]`, an unknown one
+    ("repaet 3 [conv 1]", ("error[E101]: unknown layer 'repaet'", "did you mean 'repeat'?")),
+    ("repaet [conv w] for w in 1, 2", ("error[E102]: unexpected 'for'", "did you mean 'repeat'?")),
+    ("input 8x8x1\nconv 10 @ relu", ("t.net:2:9: error[E103]: unexpected character '@'",)),
+    ("input 8x8x1\nrepeat [conv 3", ("error[E104]: unexpected end of input; expected", "']'")),
+    ("repeat [conv w] for w in", ("error[E104]", "a number")),
+]  # fmt: skip
 
 
-def test_misspelt_repeat_keyword() -> None:
-    message = error_of("repaet 3 [conv 1]")  # a word with branches, as `add [...]`: an unknown word
-    assert "error[E101]: unknown layer 'repaet'" in message
-    assert "did you mean 'repeat'?" in message
-    message = error_of("repaet [conv w] for w in 1, 2")
-    assert "error[E102]: unexpected 'for'" in message
-    assert "did you mean 'repeat'?" in message
-
-
-def test_unexpected_character() -> None:
-    message = error_of("input 8x8x1\nconv 10 @ relu")
-    assert "t.net:2:9: error[E103]: unexpected character '@'" in message
-
-
-def test_unexpected_end_of_input() -> None:
-    message = error_of("input 8x8x1\nrepeat [conv 3")
-    assert "error[E104]: unexpected end of input; expected" in message
-    assert "']'" in message
-
-
-def test_loop_without_values() -> None:
-    message = error_of("repeat [conv w] for w in")
-    assert "error[E104]" in message
-    assert "a number" in message
+@pytest.mark.parametrize(("text", "fragments"), SYNTAX_ERRORS)
+def test_syntax_errors_say_what_was_expected_in_words(text: str, fragments: tuple[str, ...]) -> None:
+    message = error_of(text)
+    assert [fragment for fragment in fragments if fragment not in message] == [], message
+    assert "LSQB" not in message and "RSQB" not in message  # no grammar terminal names
