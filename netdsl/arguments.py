@@ -52,7 +52,8 @@ def checked_network(net: object, function: str) -> Network:
     if is_trusted(net):
         return net
     try:
-        return trust(Network.model_validate(net.model_dump(round_trip=True)))
+        fresh = Network.model_validate(net.model_dump(round_trip=True))
+        return trust(fresh.traced(net.provenance))  # lowering's record, which emit checks against the layers
     except ValidationError as err:
         problems = [
             f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"

@@ -7,22 +7,23 @@ exactly the analyzer's names, so running the file prints the summary `netdsl che
 
 How it works. Every layer is traced into its ops (the same `apply` the analyzer and the compiler
 run); layers with the same op structure share a helper whose parameters are the constructor
-arguments that differ between them. The surface program is walked alongside the lowered layers,
-so each statement inside a `repeat` is known with all the values it takes; an argument becomes a
-loop variable when it follows that variable, and a loop that cannot be written that way is
-unrolled. Nothing here imports Keras.
+arguments that differ between them. Lowering's provenance (netdsl/provenance.py) says which
+statement made each layer, with which variables, in which iteration of which `repeat`, so each
+statement inside a loop is known with all the values it takes; an argument becomes a loop
+variable when it follows that variable, and a loop that cannot be written that way is unrolled.
+The source is never parsed again. Nothing here imports Keras.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from netdsl.analysis import analyze
 from netdsl.compile import model_name
-from netdsl.diagnostics import NetdslError, Source
+from netdsl.diagnostics import Source
 from netdsl.emit_ops import (  # noqa: F401  (OpCall, TraceGraph: re-exported for callers of netdsl.emit)
     INDENT,
     RESERVED,
@@ -40,67 +41,61 @@ from netdsl.emit_ops import (  # noqa: F401  (OpCall, TraceGraph: re-exported fo
     trace_all,
     variable,
 )
-from netdsl.ir import Command, Layer, Network, Repeat, Statement
+from netdsl.ir import Layer, Network
 from netdsl.layers.base import Code, fmt_shape
 from netdsl.layers.pretrained import Freezing
-from netdsl.names import evaluate, loop_envs
-from netdsl.syntax import parse_surface
+from netdsl.provenance import Origin, Run, Site, Trail, flatten
 
 # ---------------------------------------------------------------- walking the program
 
 
 @dataclass
 class Call:
-    """One execution of a layer statement: the layer it produced and the loop variables' values."""
+    """One execution of a layer statement: the layer it produced, where it sits, and where it came from."""
 
-    command: Command | None
+    origin: Origin | None  # None for a network built in Python
     layer: Layer
-    env: dict[str, Any]
     index: int  # the layer's position in the network
+
+    @property
+    def site(self) -> Site | None:
+        return self.origin.site if self.origin is not None else None
+
+    @property
+    def env(self) -> Mapping[str, Any]:
+        return self.origin.env if self.origin is not None else {}
 
 
 @dataclass
 class Loop:
-    """One execution of a `repeat`: its resolved count and values, and the body of each iteration."""
+    """One execution of a `repeat` (lowering's Run), with the executions of each of its iterations."""
 
-    repeat: Repeat
-    env: dict[str, Any]
-    counts: list[int]  # per value: the count may be one of the loop's own variables (`repeat n [...] for f, n in ...`)
-    values: list[Any]
-    iterations: list[list[Call | Loop]] = field(default_factory=list)
-    envs: list[dict[str, Any]] = field(default_factory=list)  # the variables of each value
-
-
-class _Misaligned(Exception):
-    """The surface program does not expand to the network's layers (edited or built in Python)."""
+    run: Run
+    iterations: list[list[Call | Loop]]
 
 
 class _Inexpressible(Exception):
     """A statement inside a loop takes values no loop variable explains: unroll the loop."""
 
 
-def _iterations(statement: Repeat, env: dict[str, Any]) -> tuple[int, list[Any], list[dict[str, Any]]]:
-    """A repeat's count per value, its values and each value's variables, as lowering computed them."""
-    values = [evaluate(v, env) for v in statement.values] if statement.variables else [None]
-    envs = loop_envs(statement, env) or []  # the spec lowered: the loop binds as lowering bound it
-    counts = [evaluate(statement.count, inner) if statement.count else 1 for inner in envs]
-    return counts, values, envs
+def _program(net: Network, layers: list[Layer]) -> tuple[list[Call | Loop], list[Call]]:
+    """The executions of the spec's statements as lowering's provenance records them (so loops are kept),
+    and the calls in layer order; one call per layer without provenance (a Network built in Python, or
+    one given other layers than lowering made)."""
+    origins = list(flatten(net.provenance.trail)) if net.provenance is not None else []
+    if len(origins) != len(layers):
+        calls = [Call(None, layer, index) for index, layer in enumerate(layers)]
+        return list(calls), calls
+    calls = [Call(origin, layer, index) for index, (origin, layer) in enumerate(zip(origins, layers))]
+    return _executions(net.provenance.trail, iter(calls)), calls  # type: ignore[union-attr]
 
 
-def expand(statements: Iterable[Statement], env: dict[str, Any], layers: list[Layer], cursor: list[int]) -> list:
-    """The executions of `statements`, consuming `layers` in the order lowering produced them."""
-    out: list[Call | Loop] = []
-    for statement in statements:
-        if isinstance(statement, Repeat):
-            counts, values, envs = _iterations(statement, env)
-            loop = Loop(statement, env, counts, values, envs=envs)
-            for inner, count in zip(envs, counts):  # lowering's order: each value, then `count` times
-                loop.iterations += [expand(statement.body, inner, layers, cursor) for _ in range(count)]
-            out.append(loop)
-        elif isinstance(statement, Command) and cursor[0] < len(layers) and layers[cursor[0]].span == statement.span:
-            out.append(Call(statement, layers[cursor[0]], env, cursor[0]))
-            cursor[0] += 1
-    return out
+def _executions(trail: Trail, calls: Iterator[Call]) -> list[Call | Loop]:
+    """A trail with each layer's origin replaced by its call (they come in the same order)."""
+    return [
+        Loop(item, [_executions(body, calls) for body in item.iterations]) if isinstance(item, Run) else next(calls)
+        for item in trail
+    ]
 
 
 class Emitter:
@@ -120,7 +115,9 @@ class Emitter:
         self.outputs = outputs  # per layer index: its output (a variable, for `use`)
         self.names = names  # unique tensor name -> its Python variable
 
-    def value(self, values: list[Any], envs: list[dict[str, Any]], scope: dict[str, str], mentioned: set[str]) -> str:
+    def value(
+        self, values: list[Any], envs: list[dict[str, Any]], scope: dict[str, str], mentioned: Collection[str]
+    ) -> str:
         """A constant, or the loop variable every execution's value equals (preferring ones the spec names)."""
         candidates = sorted(scope, key=lambda var: var not in mentioned)
         for var in candidates:
@@ -141,7 +138,7 @@ class Emitter:
             raise _Inexpressible
         traces = [self.traces[c.index] for c in calls]
         envs = [c.env for c in calls]
-        mentioned = {str(a.value) for a in first.command.args} if first.command else set()
+        mentioned = first.site.mentions if first.site else frozenset()
 
         def argument(op_index: int, name: str) -> str:
             values = [op_arguments(t[op_index].op)[name] for t in traces]
@@ -177,7 +174,7 @@ class Emitter:
 
     def loop(self, loops: list[Loop], scope: dict[str, str]) -> list[str]:
         """A Python `for` for a `repeat`, or its iterations one after another when it is not expressible."""
-        repeat = loops[0].repeat
+        repeat = loops[0].run.site
         bodies = [body for loop in loops for body in loop.iterations]
         if not bodies or not bodies[0]:
             return []  # `repeat 0 [...]`, or a body without layers
@@ -187,24 +184,24 @@ class Emitter:
             if len(loops) > 1:
                 raise  # an enclosing loop shares this code: it has to unroll instead
         lines = []
+        run = loops[0].run
         for index, body in enumerate(loops[0].iterations):
-            starts = [sum(loops[0].counts[:i]) for i in range(len(loops[0].counts))]
-            value = loops[0].values[max(i for i, start in enumerate(starts) if start <= index)] if repeat.var else None
-            note = f"{repeat.var} = {value!r}" if repeat.var else "repeat"
+            starts = [sum(run.counts[:i]) for i in range(len(run.counts))]
+            value = run.values[max(i for i, start in enumerate(starts) if start <= index)] if repeat.variables else None
+            note = f"{repeat.variables[0]} = {value!r}" if repeat.variables else "repeat"
             lines.append(f"# {note} (iteration {index + 1} of {len(loops[0].iterations)})")
             lines += self.block([body], scope)
         return lines
 
     def _for(self, loops: list[Loop], bodies: list[list[Call | Loop]], scope: dict[str, str]) -> list[str]:
-        repeat = loops[0].repeat
-        envs = [loop.env for loop in loops]
+        runs = [loop.run for loop in loops]
+        repeat, envs = runs[0].site, [run.env for run in runs]
         header: list[str] = []
         inner = dict(scope)
-        if repeat.var:
-            mentioned = {str(v.value) for v in repeat.values}
+        if repeat.variables:
             values = [
-                self.value([loop.values[i] for loop in loops], envs, scope, mentioned)
-                for i in range(len(repeat.values))
+                self.value([run.values[i] for run in runs], envs, scope, repeat.mentions)
+                for i in range(len(runs[0].values))
             ]
             names = []
             for var in repeat.variables:
@@ -213,31 +210,31 @@ class Emitter:
             name = ", ".join(names)
             header.append(f"for {name} in ({', '.join(values)}{',' if len(values) == 1 else ''}):")
         if repeat.count is not None:
-            mentioned = {str(repeat.count.value)}
-            counts = [count for loop in loops for count in loop.counts]
-            count_envs = [inner for loop in loops for inner in loop.envs]
-            count = self.value(counts, count_envs, inner, mentioned)
+            counts = [count for run in runs for count in run.counts]
+            count_envs = [inner for run in runs for inner in run.envs]
+            count = self.value(counts, count_envs, inner, {repeat.count})
             if count != "1":
                 header.append(f"for _ in range({count}):")
         body = self.block(bodies, inner)
         used = "\n".join([*header[1:], *body])  # the count may be the loop's own variable: `repeat f [...] for f in`
-        if len(repeat.variables) == 1 and not re.search(rf"\b{inner[repeat.var]}\b", used):
-            header[0] = header[0].replace(f"for {inner[repeat.var]} in", "for _ in", 1)  # values kept, for the reader
+        var = repeat.variables[0] if repeat.variables else None
+        if len(repeat.variables) == 1 and not re.search(rf"\b{inner[var]}\b", used):
+            header[0] = header[0].replace(f"for {inner[var]} in", "for _ in", 1)  # values kept, for the reader
         return [*(INDENT * depth + line for depth, line in enumerate(header)), *indent(body, len(header))]
 
 
 # ---------------------------------------------------------------- the module
 
 
-def _statement_text(source: Source, command: Command | None, layer: Layer) -> str:
+def _statement_text(source: Source, site: Site | None, layer: Layer) -> str:
     """The statement as written (for helper docstrings), or its kind."""
-    if command is None or layer.span is None:
+    if site is None or layer.span is None or not source.text:
         return layer.kind
-    span = command.end
-    line = source.line(span.line)
-    end = span.end_column - 1 if span.end_line == span.line else len(line)
-    text = " ".join(line[span.column - 1 : end].split())
-    where = f"{source.name}, line {span.line}" if source.name != "<string>" else f"line {span.line}"
+    number, column, end_line, end_column = site.end
+    line = source.line(number)
+    end = end_column - 1 if end_line == number else len(line)
+    text = " ".join(line[column - 1 : end].split())
+    where = f"{source.name}, line {number}" if source.name != "<string>" else f"line {number}"
     return f"{text}  ({where})"  # written through emit_ops.docstring, which escapes whatever it must
 
 
@@ -253,10 +250,10 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
     source = Source(net.source, net.file or "<string>")
     layers = list(net.layers)
     traces, outputs, names = trace_all(net)
-    program = _program(net, source, layers)
-    commands = _commands(program)
+    program, calls = _program(net, layers)
+    sites = {id(call.layer): call.site for call in calls}
 
-    helpers = make_helpers(layers, traces, lambda layer: _statement_text(source, commands.get(id(layer)), layer))
+    helpers = make_helpers(layers, traces, lambda layer: _statement_text(source, sites.get(id(layer)), layer))
     keys = [(layer.kind, signature(calls)) for layer, calls in zip(layers, traces)]
     body = Emitter(helpers, keys, traces, outputs, names).block([program], {}) if program else []
 
@@ -298,20 +295,6 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
     return "\n".join(out)
 
 
-def _program(net: Network, source: Source, layers: list[Layer]) -> list[Call | Loop]:
-    """The executions of the spec's statements, walked alongside its lowered layers (so loops are kept);
-    one call per layer when there is no usable source (a Network built in Python)."""
-    try:
-        statements = parse_surface(source) if net.source else []
-        cursor = [0]
-        program = expand(statements, {}, layers, cursor)
-        if cursor[0] != len(layers):
-            raise _Misaligned
-        return program
-    except (NetdslError, _Misaligned):
-        return [Call(None, layer, {}, index) for index, layer in enumerate(layers)]
-
-
 def _inputs(net: Network) -> list[str]:
     """`inputs = keras.Input(...)`, or one named variable per input of a multi-input network."""
     dtype = lambda d: "" if d == "float32" else f", dtype={d!r}"  # noqa: E731
@@ -339,19 +322,6 @@ def _model_with_freezing(net: Network, freeze: Freezing | None, names: dict[str,
         f"{INDENT}{INDENT}layer.trainable = False",
         f"{INDENT}return model",
     ]
-
-
-def _commands(program: list[Call | Loop]) -> dict[int, Command | None]:
-    """id(layer) -> the statement that produced it."""
-    found: dict[int, Command | None] = {}
-    stack: list[Call | Loop] = list(program)
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Call):
-            found.setdefault(id(item.layer), item.command)
-        else:
-            stack += [inner for body in item.iterations for inner in body]
-    return found
 
 
 __all__ = ["Code", "emit_network", "trace_all"]

@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr
 
-if TYPE_CHECKING:  # only for annotations: the analyzer and compiler supply real graphs
+if TYPE_CHECKING:  # only for annotations: the analyzer and compiler supply real graphs; lowering, provenance
     from netdsl.layers.base import Graph, Tensor
+    from netdsl.provenance import Provenance
 
 
 class Span(BaseModel):
@@ -303,6 +304,22 @@ class Network(BaseModel):
     file: str | None = None
     source: str = Field("", repr=False)  # the spec's text, for messages and for run directories
     budgets: tuple[Budget, ...] = ()  # `assert ...` lines: checked by `netdsl check` and before training
+    _provenance: Provenance | None = PrivateAttr(None)  # not data: neither compared, validated nor serialised
+
+    @property
+    def provenance(self) -> Provenance | None:
+        """Where each layer came from, when lowering made this network (None for one built in Python)."""
+        return self._provenance
+
+    def traced(self, provenance: Provenance | None) -> Network:
+        """A copy carrying `provenance` (copies made with `model_copy` keep it, JSON does not)."""
+        copy = self.model_copy()
+        copy._provenance = provenance
+        return copy
+
+    def __eq__(self, other: object) -> bool:
+        """Equal contents: a network read back from JSON equals the parsed one, without its provenance."""
+        return self.__dict__ == other.__dict__ if isinstance(other, Network) else NotImplemented
 
     def with_input(self, shape: tuple[int, ...]) -> Network:
         """A copy with another input shape (`netdsl check --input`)."""

@@ -2,7 +2,9 @@
 
 Binding is declarative: each layer (and directive) says in its `Syntax` which words, prefixes and
 positions fill which fields, and Pydantic validates the result. Errors from every statement are
-collected, so one run reports all the independent mistakes of a file.
+collected, so one run reports all the independent mistakes of a file. Along the way lowering records
+where each layer came from (netdsl/provenance.py: its statement, variables, iterations, block use),
+which the Network carries for `netdsl emit`.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from netdsl.ir import (
     Statement,
     TrainConfig,
 )
-from netdsl.layers.graph import Merge, Use
+from netdsl.layers.graph import Merge, Use, use_note
 from netdsl.lower_directives import DIRECTIVES, DirectiveStatements, register_directive  # noqa: F401
-from netdsl.lower_graph import Frame, GraphStatements
+from netdsl.lower_graph import GraphStatements
 from netdsl.names import BAD, Scopes, evaluate, loop_envs, names_ahead
+from netdsl.provenance import BlockUse, Origin, Provenance, RepeatSite, Run, Site, Trail
 
 MAX_LAYERS = 250_000
 """Most statements a program may expand to. The analyzer is linear (about 20 us and 1.5 KB per
@@ -52,11 +55,16 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
         self.sink = self.layers  # where the statement being lowered puts its layers (a branch, a block's body)
         self.scopes = Scopes()
         self.defs: dict[str, Define] = {}
-        self.frames: list[Frame] = []
+        self.frames: list[BlockUse] = []
+        self.trail: list[Origin | Run] = []  # the provenance of what is added to `sink`
+        self.bodies: list[Trail] = []  # the trails of the branches or block body of the statement being lowered
+        self.made: dict[int, Origin] = {}  # id(statement) -> the origin of the layer it made last
+        self.repeats: dict[int, RepeatSite] = {}  # id(repeat) -> what provenance keeps of it
         self.input_shape: tuple[int, ...] | None = None
         self.input_span: Span | None = None
         self.input_dtype = "float32"
         self.input_name: str | None = None
+        self.input_statement: Command | None = None  # the last `input ... as NAME` of several
         self.extra_inputs: list = []
         self.outputs: tuple[str, ...] = ()
         self.budgets: list[Budget] = []
@@ -72,7 +80,7 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
         if key in self.reported:  # a statement inside `repeat 3 [...]` (or a block used 3 times) is reported once
             return
         self.reported.add(key)
-        notes = tuple(frame.note() for frame in reversed(self.frames))  # inside a block: where it is used
+        notes = tuple(use_note(f.name, f.span, f.values) for f in reversed(self.frames))  # inside a block: its use
         self.diagnostics.append(Diagnostic(code, message, span, notes=notes, help=help))
         if len(self.diagnostics) >= MAX_ERRORS:  # enough to act on; one statement can hold 500,000 bad arguments
             raise _Stop
@@ -99,14 +107,28 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
             if cmd.alias is not None and cmd.word != "input":
                 self.error("E202", f"{cmd.word} is a directive: it makes no tensor to name", cmd.alias_span)
             return getattr(self, directive.method)(cmd, env)
-        if cmd.word in self.defs:
-            layer = self.block_use(self.defs[cmd.word], cmd, env, depth)
-        elif cmd.word == "use":
-            layer = self.use(cmd, env)
-        else:
-            layer = self.word(cmd, env, depth)
+        outer, self.bodies = self.bodies, []
+        try:
+            if cmd.word in self.defs:
+                layer = self.block_use(self.defs[cmd.word], cmd, env, depth)
+            elif cmd.word == "use":
+                layer = self.use(cmd, env)
+            else:
+                layer = self.word(cmd, env, depth)
+        finally:
+            bodies, self.bodies = self.bodies, outer
         if layer is not None:
             self.sink.append(self.named(layer, cmd))
+            self.trail.append(self.origin(cmd, env, tuple(bodies)))
+
+    def origin(self, cmd: Command, env: dict[str, Any], bodies: tuple[Trail, ...]) -> Origin:
+        """The provenance of the layer `cmd` made in `env`: one for the iterations of a loop that make it alike."""
+        block = self.frames[-1] if self.frames else None
+        last = self.made.get(id(cmd))
+        if last is not None and last.env is env and last.block is block and not bodies and not last.inside:
+            return last
+        made = self.made[id(cmd)] = Origin(last.site if last else Site.of(cmd), env, block, bodies)
+        return made
 
     def word(self, cmd: Command, env: dict[str, Any], depth: int) -> Layer | None:
         """A layer statement (`conv 64 k3`), a merge (`add [a | b]`) or an activation."""
@@ -169,13 +191,26 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
                 help="see docs/limits.md",
             )
             raise _Stop
+        iterations: list[Trail] = []
         for inner, count in zip(envs, counts):
             for _ in range(count):  # type: ignore[arg-type]
-                self.scopes.push(rep.body)  # each iteration may rebind the names its body gives
-                try:
-                    self.walk(rep.body, inner, depth + 1, "repeat")
-                finally:
-                    self.scopes.pop()
+                made = self.iteration(rep, inner, depth)
+                last = iterations[-1] if iterations else ()
+                same = len(made) == len(last) and all(a is b for a, b in zip(made, last))
+                iterations.append(last if same else made)  # equal iterations share one trail
+        site = self.repeats.get(id(rep)) or self.repeats.setdefault(id(rep), RepeatSite.of(rep))
+        self.trail.append(Run(site, env, tuple(envs), tuple(counts), tuple(iterations)))  # type: ignore[arg-type]
+
+    def iteration(self, rep: Repeat, env: dict[str, Any], depth: int) -> Trail:
+        """Lower one iteration of a repeat's body; the provenance of what it made."""
+        outer, self.trail = self.trail, []
+        self.scopes.push(rep.body)  # each iteration may rebind the names its body gives
+        try:
+            self.walk(rep.body, env, depth + 1, "repeat")
+            return tuple(self.trail)
+        finally:
+            self.scopes.pop()
+            self.trail = outer
 
     def count(self, rep: Repeat, env: dict[str, Any]) -> int | None:
         """A repeat's count in `env`: a whole number >= 0 (None after a located error)."""
@@ -316,11 +351,12 @@ def lower(statements: Sequence[Statement], source: Source, name: str = "model") 
     training = TrainConfig.model_validate(
         {**work.train, "augment": Augment(**work.augment), "phases": tuple(work.phases)}
     )
-    layers = work.layers
+    layers, trail = work.layers, tuple(work.trail)
     if work.extra_inputs:  # the layers go on from the last `input`, as they read
         last = work.extra_inputs[-1]
         layers = [Use(ref=last.name, ref_name=last.name, span=last.span), *layers]
-    return Network(
+        trail = (Origin(Site.of(work.input_statement), {}), *trail)  # type: ignore[arg-type]
+    net = Network(
         input_shape=work.input_shape,
         input_span=work.input_span,
         input_dtype=work.input_dtype,
@@ -332,3 +368,4 @@ def lower(statements: Sequence[Statement], source: Source, name: str = "model") 
         training=training,
         name=name,
     )
+    return net.traced(Provenance(trail))

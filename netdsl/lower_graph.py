@@ -5,25 +5,13 @@ on its own; it relies on `_Lowering`'s `error`, `resolve`, `bind`, `validate` an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.diagnostics import did_you_mean
 from netdsl.ir import Command, Define, InputSpec, Layer, Span, Statement
-from netdsl.layers.graph import Block, Merge, Use, use_note
+from netdsl.layers.graph import Block, Merge, Use
 from netdsl.names import BAD, Scopes
-
-
-@dataclass(frozen=True)
-class Frame:
-    """A block being lowered: for the note that locates an error inside it at its use."""
-
-    name: str
-    span: Span
-    values: tuple[tuple[str, Any], ...]
-
-    def note(self) -> str:
-        return use_note(self.name, self.span, self.values)
+from netdsl.provenance import BlockUse, Origin, Run, Trail
 
 
 def signature(define: Define) -> str:
@@ -37,8 +25,11 @@ class GraphStatements:
 
     scopes: Scopes
     defs: dict[str, Define]
-    frames: list[Frame]
+    frames: list[BlockUse]  # the blocks being lowered: their uses locate errors inside them, and their layers
     sink: list[Layer]
+    trail: list[Origin | Run]
+    bodies: list[Trail]
+    input_statement: Command | None
 
     # ------------------------------------------------------------ names
 
@@ -63,16 +54,18 @@ class GraphStatements:
         return layer.model_copy(update={"tap": self.scopes.bind(cmd.alias, cmd.alias_span)})
 
     def sequence(self, body: Sequence[Statement], env: dict[str, Any], depth: int, where: str) -> list[Layer]:
-        """Lower a branch or a block's body into its own list of layers, in a scope of its own."""
-        outer = self.sink
-        self.sink = []
+        """Lower a branch or a block's body into its own list of layers, in a scope of its own (and its
+        provenance into the statement's `bodies`)."""
+        outer, trail = self.sink, self.trail
+        self.sink, self.trail = [], []
         self.scopes.push(body)
         try:
             self.walk(body, env, depth + 1, where)  # type: ignore[attr-defined]
             return self.sink
         finally:
             self.scopes.pop()
-            self.sink = outer
+            self.bodies.append(tuple(self.trail))
+            self.sink, self.trail = outer, trail
 
     # ------------------------------------------------------------ statements
 
@@ -130,6 +123,7 @@ class GraphStatements:
                        help=f"first given on line {first.line}; a network with several inputs names each: `input 10 as meta`")  # fmt: skip
             return
         unique = self.scopes.bind(cmd.alias, cmd.alias_span)
+        self.input_statement = cmd  # the layers go on from the last input (lowering's provenance says so)
         self.extra_inputs.append(InputSpec(shape=shape, dtype=dtype, name=unique, span=cmd.span))  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------ user blocks
@@ -144,15 +138,12 @@ class GraphStatements:
         values = self.block_arguments(define, cmd, env)
         if values is None:
             return None
-        self.frames.append(Frame(define.name, cmd.span, tuple(values.items())))
+        self.frames.append(BlockUse(define.name, cmd.span, tuple(values.items())))
         outer, self.scopes = self.scopes, Scopes(counts=self.scopes.counts)  # a block sees only its own names
-        outer_sink, self.sink = self.sink, []
-        self.scopes.push(define.body)
         try:
-            self.walk(define.body, values, depth + 1, "a block")  # type: ignore[attr-defined]
-            body = self.sink
+            body = self.sequence(define.body, values, depth, "a block")
         finally:
-            self.scopes, self.sink = outer, outer_sink
+            self.scopes = outer
             self.frames.pop()
         args = tuple((k, v) for k, v in values.items() if isinstance(v, (int, float, str, tuple)))
         return Block(name=define.name, args=args, body=tuple(body), span=cmd.span)

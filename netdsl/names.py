@@ -74,8 +74,8 @@ def _too_big(value: Expr, arg: Argument, error: Report) -> Any:
 
 def loop_envs(rep: Repeat, env: dict[str, Any], error: Report = _ignore) -> list[dict[str, Any]] | None:
     """The variables of each iteration of a repeat: `for f in 1,2` binds one, `for f, n in (64,3), (128,4)`
-    several; None after an error (E212 when a tuple does not fit the variables). Lowering and the emitter
-    both read loops through this, so they cannot disagree on what an iteration binds."""
+    several; None after an error (E212 when a tuple does not fit the variables). Lowering binds loops through
+    this and records each iteration's variables in its provenance, which the emitter reads."""
     names = rep.variables
     if not names:
         return [env]

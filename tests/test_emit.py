@@ -123,6 +123,11 @@ LOOPS = {
         "input 8x8x3\nconv 3 as d2\nrepeat 3 [add d2; conv 3 as d2]\nuse d2\nrelu",
         ["for _ in range(3):", "d2_2 = x", "    x = d2\n"],
     ),
+    # a block used in a loop, and an inner loop that runs 0 times in one iteration
+    "block in a loop": (
+        "input 8x8x3\ndef pair f [ conv f k1 relu; repeat 2 [conv f k3] ]\nrepeat [pair w; repeat n [dense w]] for w, n in (4, 2), (8, 0)\ngap",
+        ["for w, n in ((4, 2), (8, 0)):", "    x = pair(x, filters=w)", "for _ in range(n):"],
+    ),
     # dense on a 4-D tensor, odd sizes, every pooling kind
     "pools": (
         "input 7x5x2\nmaxpool k3 s1 same\navgpool 2\ndense 3 tanh bn\nmaxpool k1x2 s2x1\ngap\nsoftmax",
@@ -154,9 +159,9 @@ def test_long_calls_get_one_argument_per_line_and_tuples_stay_whole() -> None:
 
 
 @pytest.mark.keras
-def test_a_network_without_source_text_is_emitted_flat() -> None:
+def test_a_network_without_provenance_is_emitted_flat() -> None:
     net = netdsl.parse("input 8x8x3\nrepeat [conv w relu bn] for w in 4, 8\ngmp\ndense 2")
-    flat = net.model_copy(update={"source": ""})
+    flat = netdsl.Network.model_validate_json(net.model_dump_json())  # as built in Python: no provenance
     source = netdsl.emit(flat)
     assert "for " not in source.split("def build_model", 1)[1]
     assert "x = conv_layer(x, filters=4)\n    x = conv_layer(x, filters=8)" in source
