@@ -16,7 +16,7 @@ from netdsl import diff as _diff_module
 from netdsl import draw as _draw_module
 from netdsl import layers as _layers  # noqa: F401  (registers the layer kinds)
 from netdsl import transfer
-from netdsl.analysis import LayerReport, Report
+from netdsl.analysis import LayerReport, PhaseReport, Report
 from netdsl.arguments import (
     budgets_argument,
     checked_network,
@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from netdsl.budgets import BudgetResult
 
 __all__ = [
-    "Diagnostic", "LayerReport", "NetdslError", "Network", "Report", "Verification", "analyze", "as_network",
-    "build_model", "check", "check_budgets", "diff", "draw", "emit", "format", "load", "parse", "spec_id", "verify",
+    "Diagnostic", "LayerReport", "NetdslError", "Network", "PhaseReport", "Report", "Verification", "analyze",
+    "as_network", "build_model", "check", "check_budgets", "diff", "draw", "emit", "format", "load", "parse",
+    "spec_id", "verify",
 ]  # fmt: skip
 __version__ = "0.1.0"
 

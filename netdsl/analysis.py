@@ -10,8 +10,9 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, InstanceOf, PlainSerializer
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Network, Span
@@ -58,6 +59,22 @@ class LayerReport(BaseModel):
     blocks: tuple[str, ...] = ()  # the user-block uses it is inside, outermost first: ("basic@12:5",)
 
 
+ReportedDiagnostic = Annotated[InstanceOf[Diagnostic], PlainSerializer(Diagnostic.to_dict, return_type=dict)]
+"""A report's warning: the Diagnostic itself, written as `Diagnostic.to_dict` in the report's JSON."""
+
+
+class PhaseReport(BaseModel):
+    """One `phase` line's counts with its freezing applied to the same model (the seed's before/after)."""
+
+    model_config = ConfigDict(frozen=True)
+    phase: int  # 1 for the first `phase` line
+    line: int | None
+    epochs: int
+    frozen_below: int  # model.layers[:frozen_below] are frozen in this phase; 0 freezes nothing
+    trainable_params: int
+    non_trainable_params: int
+
+
 class Report(BaseModel):
     """What `netdsl check --json` prints for one file."""
 
@@ -75,8 +92,8 @@ class Report(BaseModel):
     macs: int
     flops: int  # 2 * MACs, the usual convention
     param_bytes: int  # float32 storage of all parameters
-    warnings: list[dict] = []
-    phases: list[dict] = []  # per `phase` line: its freezing and what trains then
+    warnings: list[ReportedDiagnostic] = []
+    phases: list[PhaseReport] = []  # per `phase` line: its freezing and what trains then
 
     def to_json(self, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)
@@ -352,7 +369,7 @@ def _analyze(net: Network, trainable: Callable[[int, str], bool] | None) -> Repo
         macs=macs,
         flops=2 * macs,
         param_bytes=4 * total,
-        warnings=[w.to_dict() for w in warnings],
+        warnings=warnings,
     )
 
 

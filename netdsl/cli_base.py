@@ -36,9 +36,9 @@ def report_error(err: NetdslError) -> None:
         say(f"\n{errors} errors", err=True)
 
 
-def render_warnings(warnings: list[dict], source: Source) -> None:
+def render_warnings(warnings: list[Diagnostic], source: Source) -> None:
     for warning in warnings:
-        click.echo(render(Diagnostic.from_dict(warning), source, color=use_color()), err=True)
+        click.echo(render(warning, source, color=use_color()), err=True)
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:

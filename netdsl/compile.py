@@ -20,6 +20,7 @@ from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import GraphBase, Op
 from netdsl.layers.pretrained import Application
+from netdsl.lints import memory_shortfall
 
 INSTALL_HINT = "pip install 'netdsl[keras]'"
 
@@ -88,15 +89,11 @@ class Compiled:
 
 
 def refuse_if_too_big(report: Report, net: Network) -> None:
-    """E306 before any weight is allocated: Keras would otherwise die of MemoryError (or the OOM killer)."""
-    for warning in report.warnings:
-        if warning["code"] == "W405":
-            span = Span(line=warning["line"], column=warning["column"]) if "line" in warning else None
-            raise NetdslError(
-                [Diagnostic("E306", f"cannot build the model: {warning['message'].split('; ')[0]}", span,
-                            help=warning.get("help"))],
-                Source(net.source, net.file or "<string>"),
-            )  # fmt: skip
+    """E306 before any weight is allocated: Keras would otherwise die of MemoryError (or the OOM killer).
+    The numbers are W405's (`lints.memory_shortfall` over the report's rows)."""
+    shortfall = memory_shortfall(report.layers, report.total_params)
+    if shortfall is not None:
+        raise NetdslError([shortfall.error()], Source(net.source, net.file or "<string>"))
 
 
 def compile_network(net: Network, trainable: Callable[[int, str], bool] | None = None, check: bool = True) -> Compiled:

@@ -147,20 +147,6 @@ class Diagnostic:
             out["notes"] = list(self.notes)
         return out
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Diagnostic:
-        """The inverse of `to_dict` (reports carry warnings as JSON-ready dicts)."""
-        span = None
-        if "line" in data:
-            span = Span(
-                line=data["line"], column=data["column"],
-                end_line=data.get("end_line", 0), end_column=data.get("end_column", 0),
-            )  # fmt: skip
-        return cls(
-            data["code"], data["message"], span, data.get("severity", "error"),
-            tuple(data.get("notes", ())), data.get("help"),
-        )  # fmt: skip
-
 
 @dataclass
 class NetdslError(Exception):

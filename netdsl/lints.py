@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netdsl.diagnostics import Diagnostic
@@ -65,21 +66,53 @@ def _first_layer_warnings(net: Network) -> Iterable[Diagnostic]:
         )
 
 
-def _memory_warnings(rows: list[LayerReport], total: int) -> Iterable[Diagnostic]:
-    """W405: the float32 parameters alone exceed this machine's RAM, so building the model would fail."""
+@dataclass(frozen=True)
+class MemoryShortfall:
+    """The estimate behind W405 (and E306, when a model is built): float32 parameters beyond this machine's RAM."""
+
+    params: int  # the model's parameters
+    memory: int  # this machine's RAM, in bytes
+    largest: str  # the layer with the most parameters
+    largest_params: int
+    span: Span | None  # where the largest layer is written
+
+    @property
+    def needed(self) -> int:
+        """Bytes of the float32 parameters alone."""
+        return 4 * self.params
+
+    def _what(self) -> str:
+        return (f"the {self.params:,} float32 parameters need {gigabytes(self.needed)}, more than this machine's "
+                f"{gigabytes(self.memory)} of memory")  # fmt: skip
+
+    def _help(self) -> str:
+        return f"the largest layer is {self.largest} with {self.largest_params:,} parameters"
+
+    def warning(self) -> Diagnostic:
+        """W405, beside the analysis."""
+        message = f"{self._what()}; building or training this model would fail"
+        return Diagnostic("W405", message, self.span, severity="warning", help=self._help())
+
+    def error(self) -> Diagnostic:
+        """E306, before any weight is allocated."""
+        return Diagnostic("E306", f"cannot build the model: {self._what()}", self.span, help=self._help())
+
+
+def memory_shortfall(rows: list[LayerReport], total: int) -> MemoryShortfall | None:
+    """How far the float32 parameters exceed this machine's RAM, or None if they fit (or the OS cannot tell)."""
     memory = physical_memory()
     if memory is None or 4 * total <= memory:
-        return
+        return None
     largest = max(rows, key=lambda r: r.params)
     span = Span(line=largest.line, column=largest.column) if largest.line and largest.column else None
-    yield Diagnostic(
-        "W405",
-        f"the {total:,} float32 parameters need {gigabytes(4 * total)}, more than this machine's "
-        f"{gigabytes(memory)} of memory; building or training this model would fail",
-        span,
-        severity="warning",
-        help=f"the largest layer is {largest.name} with {largest.params:,} parameters",
-    )
+    return MemoryShortfall(total, memory, largest.name, largest.params, span)
+
+
+def _memory_warnings(rows: list[LayerReport], total: int) -> Iterable[Diagnostic]:
+    """W405: the float32 parameters alone exceed this machine's RAM, so building the model would fail."""
+    shortfall = memory_shortfall(rows, total)
+    if shortfall is not None:
+        yield shortfall.warning()
 
 
 def _graph_warnings(graph: ShapeGraph, dead: list[LayerReport]) -> Iterable[Diagnostic]:

@@ -133,10 +133,10 @@ def _totals(report: Report, spec_id: str | None) -> list[str]:
     if spec_id is not None:
         out.append(f" Spec id: {spec_id}")
     for phase in report.phases:
-        frozen = f"model.layers[:{phase['frozen_below']}] frozen" if phase["frozen_below"] else "nothing frozen"
+        frozen = f"model.layers[:{phase.frozen_below}] frozen" if phase.frozen_below else "nothing frozen"
         out.append(
-            f" Phase {phase['phase']} (line {phase['line']}, {phase['epochs']} epochs, {frozen}): "
-            f"trainable {phase['trainable_params']:,}, non-trainable {phase['non_trainable_params']:,}"
+            f" Phase {phase.phase} (line {phase.line}, {phase.epochs} epochs, {frozen}): "
+            f"trainable {phase.trainable_params:,}, non-trainable {phase.non_trainable_params:,}"
         )
     return out
     return "\n".join(out)

@@ -181,18 +181,18 @@ def _analyze(net: Network, trainable: Trainable | None) -> analysis.Report:
     return report.model_copy(update={"phases": phase_reports(net)}) if net.training.phases else report
 
 
-def phase_reports(net: Network) -> list[dict]:
+def phase_reports(net: Network) -> list[analysis.PhaseReport]:
     """For each `phase` line, the counts with its freezing applied to the same model (the seed's before/after)."""
     out = []
     for number, (phase, freeze) in enumerate(zip(net.training.phases, phase_freezings(net)), 1):
         report = analysis.analyze(net, freeze.trainable if freeze is not None else _everything)
         if freeze is not None:
             freeze.check(len(report.layers))
-        out.append({
-            "phase": number, "line": phase.span.line if phase.span else None, "epochs": phase.epochs,
-            "frozen_below": freeze.below if freeze is not None else 0,
-            "trainable_params": report.trainable_params, "non_trainable_params": report.non_trainable_params,
-        })  # fmt: skip
+        out.append(analysis.PhaseReport(
+            phase=number, line=phase.span.line if phase.span else None, epochs=phase.epochs,
+            frozen_below=freeze.below if freeze is not None else 0,
+            trainable_params=report.trainable_params, non_trainable_params=report.non_trainable_params,
+        ))  # fmt: skip
     return out
 
 

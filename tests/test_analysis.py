@@ -53,16 +53,16 @@ def test_dense_on_a_feature_map_acts_on_the_last_axis_and_warns() -> None:
     report = analyze("input 8x8x3\ndense 5")
     dense = report.layers[-1]
     assert dense.output_shape == (None, 8, 8, 5) and dense.params == 3 * 5 + 5
-    assert [w["code"] for w in report.warnings] == ["W402"]
-    assert report.warnings[0]["line"] == 2
+    assert [w.code for w in report.warnings] == ["W402"]
+    assert report.warnings[0].span.line == 2
 
 
 def test_layer_after_the_final_softmax_warns() -> None:
     report = analyze("input 10\ndense 4 softmax\ndense 2")
-    assert [w["code"] for w in report.warnings] == ["W401"]
-    assert report.warnings[0]["line"] == 3
+    assert [w.code for w in report.warnings] == ["W401"]
+    assert report.warnings[0].span.line == 3
     fused = analyze("input 10\ndense 4 activation=softmax\ndense 2")  # the softmax fused into the Dense
-    assert [(w["code"], w["line"]) for w in fused.warnings] == [("W401", 3)]
+    assert [(w.code, w.span.line) for w in fused.warnings] == [("W401", 3)]
 
 
 def test_dropout_after_softmax_does_not_warn() -> None:

@@ -166,10 +166,8 @@ def test_residual_add_broadcasts_a_one_channel_shortcut_like_keras() -> None:
     add = next(row for row in report.layers if row.type == "Add")
     assert add.output_shape == (None, 8, 8, 4)
     (warning,) = report.warnings
-    assert warning["code"] == "W404" and warning["line"] == 2
-    assert warning["message"].startswith(
-        "the residual add broadcasts (None, 8, 8, 1) (the shortcut) and (None, 8, 8, 4)"
-    )
+    assert warning.code == "W404" and warning.span.line == 2
+    assert warning.message.startswith("the residual add broadcasts (None, 8, 8, 1) (the shortcut) and (None, 8, 8, 4)")
     assert netdsl.verify(net).ok
     # a branch of one filter broadcasts too; two different sizes above 1 still cannot be added
     assert netdsl.analyze(netdsl.parse("input 8x8x3\nres 1")).output_shape == (None, 8, 8, 3)

@@ -19,7 +19,7 @@ def error_of(text: str) -> str:
 
 
 def codes(text: str) -> list[str]:
-    return [w["code"] for w in report_of(text).warnings]
+    return [w.code for w in report_of(text).warnings]
 
 
 # ------------------------------------------------------------------ merges
@@ -84,7 +84,7 @@ def test_names_skip_connections_and_use() -> None:
     report = report_of("input 16x16x1\nconv 8 k3 relu as d1\nmaxpool 2\nconv 8 k3\nuse d1\nconv 4 k1\ncat d1\n")
     assert report.output_shape == (None, 16, 16, 12)
     assert report.layers[-1].inputs == ("conv2d_2", "activation")
-    assert [w["code"] for w in report.warnings] == ["W406"]  # the pooled branch reaches no output
+    assert [w.code for w in report.warnings] == ["W406"]  # the pooled branch reaches no output
 
 
 def test_unknown_and_early_names() -> None:

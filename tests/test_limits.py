@@ -72,17 +72,17 @@ def test_explosive_specs_are_answered_at_once(runner, write_spec, spec, exit_cod
 
 def test_no_memory_warning_for_a_model_that_fits(runner) -> None:
     report = netdsl.check(str(Path(__file__).resolve().parent.parent / "specs" / "resnet.net"))
-    assert "W405" not in {w["code"] for w in report.warnings}
+    assert "W405" not in {w.code for w in report.warnings}
 
 
 def test_the_memory_warning_follows_the_machine(monkeypatch) -> None:
     monkeypatch.setattr(lints, "physical_memory", lambda: 1024**3)
     text = "input 8\ndense 1000\ndense 300000\n"  # 300,309,000 float32 parameters: 1.1 GB
-    (warning,) = [w for w in netdsl.analyze(netdsl.parse(text)).warnings if w["code"] == "W405"]
-    assert warning["message"].startswith(
+    (warning,) = [w for w in netdsl.analyze(netdsl.parse(text)).warnings if w.code == "W405"]
+    assert warning.message.startswith(
         "the 300,309,000 float32 parameters need 1.1 GB, more than this machine's 1.0 GB of memory"
     )
-    assert (warning["line"], warning["column"]) == (3, 1)  # the largest layer
+    assert (warning.span.line, warning.span.column) == (3, 1)  # the largest layer
     monkeypatch.setattr(lints, "physical_memory", lambda: None)  # an OS that cannot tell: no guess
     assert not netdsl.analyze(netdsl.parse(text)).warnings
 

@@ -126,7 +126,7 @@ def test_a_squeeze_excite_gate_is_no_broadcast_warning() -> None:
     broadcast still warns, and the zoo specs check without a warning."""
 
     def codes(spec: str) -> list[str]:
-        return [w["code"] for w in netdsl.analyze(netdsl.parse(spec)).warnings]
+        return [w.code for w in netdsl.analyze(netdsl.parse(spec)).warnings]
 
     assert codes("input 8x8x4\nmul [ gap keepdims; conv 4 k1 sigmoid ]") == []
     assert codes("input 8x8x4\nmul [ gap keepdims; conv 1 k1 sigmoid ]") == ["W404"]
