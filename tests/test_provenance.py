@@ -7,8 +7,8 @@ import ast
 from pathlib import Path
 
 import netdsl
-from netdsl.ir import Network
-from netdsl.provenance import BlockUse, Origin, Run
+from netdsl.ir import Network, Span
+from netdsl.provenance import BlockUse, Origin, Pass, Run
 
 PACKAGE = Path(__file__).resolve().parent.parent / "netdsl"
 
@@ -43,6 +43,30 @@ def test_nested_repeats_with_loop_variables() -> None:
     assert (run.counts, run.values, [dict(e) for e in run.envs]) == ((1, 1), [(3, 2), (5, 1)], [a, b])
     inner_runs = [body[0] for body in run.iterations]
     assert [(r.counts, len(r.iterations), dict(r.env)) for r in inner_runs] == [((2,), 2, a), ((1,), 1, b)]
+
+
+def test_each_value_then_count_times_as_lowering_iterates() -> None:
+    net = netdsl.parse("input 6\nrepeat 2 [dense w] for w in 3, 4\ndense 1")
+    assert [row.passes for row in net.provenance.rows()][:4] == [  # type: ignore[union-attr]
+        (Pass(Span(line=2, column=1, end_line=2, end_column=33), number, (("w", w),)),)
+        for number, w in enumerate((3, 3, 4, 4))
+    ]
+    (run, _) = net.provenance.trail  # type: ignore[union-attr]
+    assert run.counts == (2, 2) and run.values == [3, 4] and run.site.mentions == () and run.site.count == "2"
+
+
+def test_a_block_inside_a_block_sits_in_the_innermost_use() -> None:
+    net = netdsl.parse("def inner f [dense f]\ndef outer g [inner g; relu]\ninput 6\nouter 4\nouter 2")
+    assert [(r.place, r.origin.site.word, r.origin.block and r.origin.block.name) for r in net.provenance.rows()] == [  # type: ignore[union-attr]
+        ((0,), "outer", None),
+        ((0, 0, 0), "inner", "outer"),
+        ((0, 0, 0, 0, 0), "dense", "inner"),
+        ((0, 0, 1), "relu", "outer"),
+        ((1,), "outer", None),
+        ((1, 0, 0), "inner", "outer"),
+        ((1, 0, 0, 0, 0), "dense", "inner"),
+        ((1, 0, 1), "relu", "outer"),
+    ]
 
 
 def test_a_block_use_inside_a_repeat() -> None:
