@@ -195,9 +195,8 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
         for inner, count in zip(envs, counts):
             for _ in range(count):  # type: ignore[arg-type]
                 made = self.iteration(rep, inner, depth)
-                last = iterations[-1] if iterations else ()
-                same = len(made) == len(last) and all(a is b for a, b in zip(made, last))
-                iterations.append(last if same else made)  # equal iterations share one trail
+                same = iterations and made == iterations[-1]  # mostly by identity (origins are shared)
+                iterations.append(iterations[-1] if same else made)  # equal iterations share one trail
         site = self.repeats.get(id(rep)) or self.repeats.setdefault(id(rep), RepeatSite.of(rep))
         self.trail.append(Run(site, env, tuple(envs), tuple(counts), tuple(iterations)))  # type: ignore[arg-type]
 

@@ -33,7 +33,7 @@ class Site:
     @classmethod
     def of(cls, cmd: Command) -> Site:
         end = (cmd.end.line, cmd.end.column, cmd.end.end_line, cmd.end.end_column)  # a Span costs 0.5 KB
-        return cls(cmd.word, cmd.span, end, _words(a.value for a in cmd.args))
+        return cls(cmd.word, cmd.span, end, _words([a.value for a in cmd.args]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +48,13 @@ class RepeatSite:
     @classmethod
     def of(cls, rep: Repeat) -> RepeatSite:
         count = str(rep.count.value) if rep.count is not None else None
-        return cls(rep.span, rep.variables, _words(v.value for v in rep.values), count)
+        return cls(rep.span, rep.variables, _words([v.value for v in rep.values]), count)
 
 
 def _words(values: Iterable[Any]) -> tuple[str, ...]:
     """The words among argument values, shared with every other statement that mentions them (a large
     spec repeats a few words many times): the emitter prefers a loop variable the statement names."""
-    return tuple(sys.intern(v) for v in values if isinstance(v, str))
+    return tuple([sys.intern(v) for v in values if isinstance(v, str)])
 
 
 @dataclass(frozen=True, slots=True)
