@@ -13,7 +13,17 @@ import hashlib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from netdsl.ir import TrainConfig
 
@@ -58,6 +68,15 @@ class RunConfig(BaseModel):
     deterministic: StrictBool = False
     created: Text | None = None
     spec_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    backend: Literal["tensorflow", "jax", "torch"] | None = None  # netdsl/trainer/backends.py BACKENDS
+    devices: StrictInt | str | None = None  # --devices: a count or "all"
+
+    @field_validator("devices")
+    @classmethod
+    def _a_count_or_all(cls, devices: int | str | None) -> int | str | None:
+        if devices is not None and devices != "all" and not (isinstance(devices, int) and 1 <= devices <= 2**20):
+            raise ValueError("a positive number of devices or 'all'")
+        return devices
 
     @model_validator(mode="after")
     def _classes_fit_the_head(self) -> RunConfig:

@@ -122,6 +122,11 @@ BEFORE_TENSORFLOW = [
      "error[E508]: {run}: state.json says 2 epochs finished but history.csv has 1"),
     ("no state", lambda run: (run / "state.json").unlink(),
      "error[E508]: {run} has no state.json, so where it stopped is unknown"),
+    # --resume continues on the run's own backend and devices (netdsl/trainer/distribute.py on_resume)
+    ("config unknown backend", set_json("config.json", lambda c: {**c, "backend": "mxnet"}),
+     "error[E508]: {run}/config.json: backend is not valid: Input should be 'tensorflow', 'jax' or 'torch' (got 'mxnet')"),
+    ("config devices text", set_json("config.json", lambda c: {**c, "devices": "lots"}),
+     "error[E508]: {run}/config.json: devices is not valid: a positive number of devices or 'all' (got 'lots')"),
 ]  # fmt: skip
 
 

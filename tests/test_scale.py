@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -46,6 +47,7 @@ def installed(module: str) -> bool:
 
 
 needs_jax = pytest.mark.skipif(not installed("jax"), reason="JAX is not installed (pip install -e '.[jax]')")
+needs_torch = pytest.mark.skipif(not installed("torch"), reason="PyTorch is not installed (pip install -e '.[torch]')")
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +69,17 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def netdsl_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """`netdsl ARGS` in a new process (its own choice of Keras backend), with this checkout's code."""
+def netdsl_cli(
+    args: list[str], cwd: Path, *, program: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`netdsl ARGS` in a new process (its own choice of Keras backend), with this checkout's code;
+    `program`: Python code that runs the CLI its own way (KILLED_AFTER_FIRST_CHECKPOINT)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3", **env}
     if "KERAS_BACKEND" not in env:
         full_env.pop("KERAS_BACKEND", None)
+    command = ["-m", "netdsl.cli"] if program is None else ["-c", program]
     return subprocess.run(
-        [sys.executable, "-m", "netdsl.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-        timeout=TIMEOUT,
+        [sys.executable, *command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=TIMEOUT,
     )  # fmt: skip
 
 
@@ -201,6 +206,71 @@ def test_two_processes_on_localhost_train_one_model(work: Path) -> None:
     assert metrics(work / "cluster")["test_accuracy"] > 0.75
 
 
+KILLED_AFTER_FIRST_CHECKPOINT = """
+import os, signal, sys
+from netdsl.cli import main
+from netdsl.runs import RunDir
+
+save = RunDir.checkpoint
+
+def checkpoint(self, *args):
+    save(self, *args)
+    os.kill(os.getpid(), signal.SIGKILL)  # kill -9 the moment epoch 1 is saved: deterministic, not timed
+
+RunDir.checkpoint = checkpoint
+main(sys.argv[1:], prog_name="netdsl")
+"""
+
+
+def history(run: Path) -> list[list[str]]:
+    return [row.split(",")[:6] for row in (run / "history.csv").read_text().splitlines()[1:]]  # without seconds
+
+
+@pytest.mark.parametrize(
+    ("backend", "trained_on", "resumed_on"),
+    [pytest.param("jax", 2, (None, 1), marks=needs_jax, id="jax-2-then-2-and-1"),
+     pytest.param("tensorflow", 1, (2,), id="tensorflow-1-then-2")],
+)  # fmt: skip
+def test_a_run_killed_after_its_first_checkpoint_resumes_on_other_devices(
+    work: Path, request: pytest.FixtureRequest, backend: str, trained_on: int, resumed_on: tuple[int | None, ...]
+) -> None:
+    """SIGKILL after epoch 1 of 2, then `--resume`: by default on the run's own backend and devices (no
+    --backend: jax is config.json's, not the default tensorflow), or on as many as --devices says. The
+    global batch stays 32 and the shuffle goes on where it was, so each resumed run's history is the
+    uninterrupted one-device run's (same spec, data and seed), however its steps are split."""
+    killed = work / f"killed-{backend}"
+    args = ["train", "halves.net", "--data", str(work / "halves.npz"), "--out", killed.name, "-q", "--backend", backend]
+    result = netdsl_cli([*args, *(["--devices", str(trained_on)] if trained_on > 1 else [])], work,
+                        program=KILLED_AFTER_FIRST_CHECKPOINT)  # fmt: skip
+    assert result.returncode == -9, result.stderr[-3000:]
+    assert len(history(killed)) == 1 and not (killed / "metrics.json").exists()
+    uneven = netdsl_cli(["train", "-q", "--resume", killed.name, "--devices", "3"], work)
+    assert uneven.returncode == 1 and "error[E526]: the global batch 32 does not split evenly over 3" in uneven.stderr
+    assert len(history(killed)) == 1 and not (killed / "metrics.json").exists()  # refused before training
+    uninterrupted = (
+        request.getfixturevalue("trained") if backend == "tensorflow" else one_device_run(work, backend, "env")
+    )
+    for devices in resumed_on:
+        run = work / f"{killed.name}-on-{devices}"
+        shutil.copytree(killed, run)
+        resumed = netdsl_cli(["train", "-q", "--resume", run.name, *(["--devices", str(devices)] if devices else [])],
+                             work)  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        now = devices or trained_on
+        assert (f"the run trained on {backend} with {trained_on} device{'s' * (trained_on > 1)}; it continues on "
+                f"{backend} with {now} device{'s' * (now > 1)}") in resumed.stdout  # fmt: skip
+        assert f"backend: {backend}" in resumed.stdout and "resuming after epoch 1 of 2" in resumed.stdout
+        assert ("data parallel on 2 simulated CPU devices" in resumed.stdout) == (now == 2)
+        rows = history(run)
+        assert [row[0] for row in rows] == ["1", "2"] and rows[0] == history(killed)[0]
+        assert metrics(run)["epochs"] == 2 and metrics(run)["test_accuracy"] > 0.75, metrics(run)
+        assert len(list(run.glob("checkpoint-*.weights.h5"))) == 1
+        numbers = [[float(value) for value in row] for row in rows]
+        expected = [[float(value) for value in row] for row in history(uninterrupted)]
+        np.testing.assert_allclose(numbers, expected, rtol=1e-4, atol=1e-6)
+        assert metrics(run)["test_loss"] == pytest.approx(metrics(uninterrupted)["test_loss"], rel=1e-3, abs=1e-5)
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -248,6 +318,106 @@ def test_export_refuses_to_overwrite_and_reports_a_mismatch(trained: Path) -> No
     with pytest.raises(netdsl.NetdslError, match=r"differs from Keras by .* \(tolerance -1\)") as info:
         netdsl.export(trained, "keras", trained.parent / "strict.keras", tolerance=-1)  # nothing is that close
     assert info.value.diagnostics[0].code == "E528"
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("jax", marks=needs_jax), pytest.param("torch", marks=needs_torch)]
+)  # fmt: skip
+def test_a_run_trained_on_another_backend_exports_to_onnx(work: Path, runner, backend: str) -> None:
+    """The weights file is backend-neutral: a JAX (or PyTorch) run exports from this process's TensorFlow,
+    and onnxruntime's probabilities give the test loss that the training backend itself measured."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    run = one_device_run(work, backend, "flag")
+    output = work / f"trained-on-{backend}.onnx"
+    result = runner.invoke(main, ["export", str(run), "--format", "onnx", "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    assert f"(onnx, from Keras on tensorflow); the run was trained on {backend}, its weights file" in result.output
+    assert "(tolerance 0.0001); the same top class for 64/64" in result.output
+    data = np.load(work / "halves.npz")
+    session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    scores = session.run(None, {session.get_inputs()[0].name: data["x_test"].astype(np.float32)})[0]
+    chosen = np.clip(scores[np.arange(len(scores)), data["y_test"]], 1e-7, 1 - 1e-7)  # Keras's epsilon
+    assert -np.mean(np.log(chosen)) == pytest.approx(metrics(run)["test_loss"], rel=1e-3, abs=1e-5)
+
+
+@needs_jax
+def test_onnx_export_on_jax_itself_says_what_it_needs(work: Path) -> None:
+    """Keras exports ONNX from JAX only with jax2onnx, which netdsl's extras do not install: E527 then says
+    to export from TensorFlow (the default), which gives the same model."""
+    run = one_device_run(work, "jax", "env")
+    result = netdsl_cli(["export", run.name, "--format", "onnx", "-o", "on-jax.onnx", "--backend", "jax"], work)
+    if installed("jax2onnx"):
+        assert result.returncode == 0 and "(onnx, from Keras on jax)" in result.stdout, result.stderr[-3000:]
+    else:
+        assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+        assert "error[E527]: cannot export to onnx on jax: This requires the jax2onnx module" in result.stderr
+        assert "help: export from TensorFlow, the default (--backend tensorflow" in result.stderr
+        assert not (work / "on-jax.onnx").exists()
+
+
+BACKBONE = """\
+input 32x32x3
+pretrained vgg16 weights=none freeze=all
+gap
+dense 2 softmax
+train adam lr=0.003 batch=32 epochs=1 seed=3
+"""
+
+
+@pytest.fixture(scope="module")
+def backbone_run(work: Path) -> Path:
+    """VGG16 (random weights, 32x32) under a head, trained one epoch: its "caffe" preprocess_input (RGB to
+    BGR, ImageNet's channel means subtracted) runs in the pipeline. MobileNets at this size and without
+    ImageNet weights answer the same for every image, which would make any comparison pass."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 96)
+    x = rng.integers(0, 150, (96, 32, 32, 3)).astype(np.uint8)
+    x[y == 1, :, :, 0] += 100
+    np.savez(work / "red.npz", x_train=x[:64], y_train=y[:64], x_test=x[64:], y_test=y[64:])
+    return netdsl.train(BACKBONE, str(work / "red.npz"), out=work / "backbone", echo=lambda _: None, verbose=0).run_dir
+
+
+def test_every_backbone_preprocessing_becomes_one_fixed_layer() -> None:
+    """Each keras.applications preprocess_input netdsl uses ("caffe", "tf", "torch", identity) is the Dense
+    that export puts in front of the model; a function that is not per-channel affine is not."""
+    import keras
+
+    from netdsl.backbones import APPLICATIONS
+    from netdsl.trainer.export import affine_preprocessing
+
+    pixels = np.random.default_rng(2).uniform(0, 255, (3, 9, 11, 3)).astype(np.float32)
+    for module in sorted({entry.module for entry in APPLICATIONS.values()}):
+        function = getattr(keras.applications, module).preprocess_input
+        kernel, bias = affine_preprocessing(function, 3)
+        np.testing.assert_allclose(pixels @ kernel + bias, function(pixels.copy()), rtol=1e-5, atol=1e-4)
+    assert affine_preprocessing(np.sqrt, 3) is None
+
+
+@pytest.mark.parametrize(("format_", "name"), [("onnx", "vgg.onnx"), ("keras", "vgg.keras")])
+def test_a_pretrained_backbone_exports_with_its_preprocessing_inside(
+    backbone_run: Path, runner, format_: str, name: str
+) -> None:
+    """The exported file takes raw pixels; truth is the run's model on Keras's own vgg16.preprocess_input,
+    applied here by hand. The model's answers depend on that preprocessing (x / 255 gives others)."""
+    import keras
+
+    output = backbone_run.parent / name
+    result = runner.invoke(main, ["export", str(backbone_run), "--format", format_, "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "keras.applications.vgg16.preprocess_input is inside the model" in result.output
+    assert "(tolerance 0.0001); the same top class for 32/32" in result.output
+    assert "inside the model" in json.loads(Path(f"{output}.json").read_text())["preprocessing"]
+    pixels = np.load(backbone_run.parent / "red.npz")["x_test"].astype(np.float32)
+    _, _, model = load_run(backbone_run)
+    expected = model.predict(keras.applications.vgg16.preprocess_input(pixels.copy()), verbose=0)
+    assert np.max(np.abs(model.predict(pixels / 255, verbose=0) - expected)) > 1e-3  # a wrong one would show
+    if format_ == "onnx":
+        onnxruntime = pytest.importorskip("onnxruntime")
+        session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+        actual = session.run(None, {session.get_inputs()[0].name: pixels})[0]
+    else:
+        actual = keras.saving.load_model(str(output), safe_mode=True).predict(pixels, verbose=0)
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
 
 
 # ---------------------------------------------------------------- speed switches

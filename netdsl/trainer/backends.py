@@ -26,13 +26,15 @@ Batches = Callable[..., Any]
 
 def tf_batches(
     x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool,
-    layers: list[Any], seed: int, scale: Callable[[Any], Any] | None, sharded: bool = False,
+    layers: list[Any], seed: int, scale: Callable[[Any], Any] | None, sharded: bool = False, epochs_done: int = 0,
 ) -> Any:  # fmt: skip
     """Shuffled index batches gather uint8 images, which become float32 only here, per batch (token ids
     stay int32, `scale` None); augmentation runs in the pipeline (training only), on the CPU's spare cores.
     Labels: one-hot for a softmax over classes, as they are (sparse) per pixel, floats for sigmoid units.
     `sharded`: Keras splits the batches over processes, and must see their size, so the last step is a
-    batch of full batches only (the images of a last partial batch are left out, in every process alike)."""
+    batch of full batches only (the images of a last partial batch are left out, in every process alike).
+    `epochs_done`: a resumed run's shuffle is advanced past the orders its finished epochs used (indices
+    only, no images read), so its next epoch sees the images in the order an uninterrupted run would."""
     import tensorflow as tf
 
     gather = _gatherer(tf, x)
@@ -51,6 +53,9 @@ def tf_batches(
     data = tf.data.Dataset.range(len(x))
     if training:
         data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        for _ in range(epochs_done if len(x) else 0):  # each pass draws the next order from the shuffle's seed
+            for _ in data.batch(len(x)):
+                pass
     data = data.batch(batch).map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if sharded:  # a map hides the batch size from tf.data's compute_batch_size; every process takes
         data = data.unbatch().batch(batch, drop_remainder=True)  # as many steps: a partial batch would hang one
@@ -123,6 +128,12 @@ def backend_error(message: str, help: str | None = None) -> NetdslError:
     return NetdslError([Diagnostic("E525", message, None, help=help)], Source("", "<backend>"))
 
 
+def running() -> str | None:
+    """The backend of a Keras this process has imported already (it cannot switch), or None."""
+    loaded = sys.modules.get("keras")
+    return loaded.backend.backend() if loaded is not None and hasattr(loaded, "backend") else None
+
+
 def choose(name: str | None = None) -> Backend:
     """The backend to run on: `name`, else KERAS_BACKEND, else TensorFlow. Sets KERAS_BACKEND so that
     Keras, imported after this, picks it; E525 if it is not installed or Keras already runs another."""
@@ -130,9 +141,8 @@ def choose(name: str | None = None) -> Backend:
     if wanted not in BACKENDS:
         raise backend_error(f"unknown backend {wanted!r}; choose one of {', '.join(BACKENDS)}")
     entry = BACKENDS[wanted]
-    loaded = sys.modules.get("keras")
-    if loaded is not None and hasattr(loaded, "backend"):  # Keras fixed its backend already: only that one now
-        current = loaded.backend.backend()
+    current = running()
+    if current is not None:  # Keras fixed its backend already: only that one now
         if current != wanted:
             raise backend_error(
                 f"Keras already runs on {current} in this process; it cannot switch to {wanted}",

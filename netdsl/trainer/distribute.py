@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
-from netdsl.trainer.backends import Backend
+from netdsl.trainer.backends import BACKENDS, DEFAULT, Backend, running
 
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 INIT_TIMEOUT_S = 120  # how long a process waits for the others to join the coordinator
@@ -63,6 +63,26 @@ class Parallel:
 def requested(devices: int | str | None, cluster: Cluster | None) -> bool:
     """Whether the run asks for more than the default single device."""
     return cluster is not None or devices not in (None, 1)
+
+
+def on_resume(
+    recorded: dict[str, Any], backend: str | None, devices: int | str | None
+) -> tuple[str | None, int | str | None, str]:  # fmt: skip
+    """The backend and devices a resumed run continues on, and the console line that says so: those asked
+    for (--backend, KERAS_BACKEND, a Keras already imported; --devices, 1 for one), else the run's own
+    (config.json). Either may differ from the run's: a checkpoint holds the model's weights and optimizer
+    state, not the devices', and the batch stays the global batch, so the steps are the same ones."""
+    was_backend, was_devices = recorded.get("backend") or DEFAULT, recorded.get("devices")
+    chosen = backend or os.environ.get("KERAS_BACKEND") or running() or was_backend
+    engine = BACKENDS.get(chosen.strip().lower())
+    if devices is None and engine is not None and engine.parallel is not None:
+        devices = was_devices
+    line = f"the run trained on {was_backend} with {_devices(was_devices)}; it continues on {chosen} with {_devices(devices)}"
+    return chosen, devices, line
+
+
+def _devices(count: int | str | None) -> str:
+    return "all devices" if count == "all" else f"{count} devices" if count not in (None, 1) else "1 device"
 
 
 def before_import(backend: Backend, devices: int | str | None, cluster: Cluster | None) -> None:

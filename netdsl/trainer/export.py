@@ -1,11 +1,13 @@
 """`netdsl export`: a trained run's model in a format other runtimes load (ONNX, LiteRT, SavedModel, .keras),
 through Keras's own `model.export` / `model.save`, and checked where it is made.
 
-The exported model takes pixels as the data holds them (float32, 0..255): the run's `x / 255` is a
-Rescaling layer inside it. A pretrained backbone's `preprocess_input` is not a layer, so it is written
-beside the model instead (PATH.json names it), with the classes and the input shape. The check loads the
-file with its own runtime (onnxruntime, the LiteRT interpreter, TensorFlow, Keras) and compares its
-outputs on real images of the run's data with Keras's, within a stated tolerance.
+The exported model takes pixels as the data holds them (float32, 0..255), its preprocessing inside: the
+run's `x / 255` as a Rescaling layer, a pretrained backbone's `preprocess_input` (per-channel affine in every
+`keras.applications` mode) as a fixed Dense on the channels. PATH.json beside it says so, with the classes
+and the input shape. The check loads the file with its own runtime (onnxruntime, the LiteRT interpreter,
+TensorFlow, Keras) and compares its outputs on real images of the run's data with the run's own model on
+its pipeline's input, within a stated tolerance. Keras runs on TensorFlow unless told otherwise; a run
+trained on any backend exports the same (its weights file is backend-neutral).
 """
 
 from __future__ import annotations
@@ -104,11 +106,14 @@ class ExportResult:
     same_class: int
     preprocessing: str
     sidecar: Path
+    trained_on: str | None = None  # the run's backend (config.json); weights are the same on every backend
 
     def summary(self) -> str:
         """The command's report: the comparison, then what the model takes as input."""
+        other = self.trained_on not in (None, self.backend)
+        trained = f"; the run was trained on {self.trained_on}, its weights file is the same on every backend"
         return (
-            f"exported {self.path} ({self.format}, from Keras on {self.backend})\n"
+            f"exported {self.path} ({self.format}, from Keras on {self.backend}){trained if other else ''}\n"
             f"checked with {self.runtime} on {self.images} images of the run's data: max |exported - Keras| = "
             f"{self.max_abs_diff:.2e} (tolerance {self.tolerance:g}); the same top class for "
             f"{self.same_class}/{self.images}\n"
@@ -124,18 +129,41 @@ def sample_inputs(net: Any, config: dict[str, Any], count: int) -> np.ndarray:
     return np.asarray(x[:count], np.int32 if net.input_dtype == "int32" else np.float32)
 
 
+def affine_preprocessing(
+    function: Callable[[np.ndarray], np.ndarray], channels: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """`function` (a backbone's `preprocess_input`) as `x @ kernel + bias` on the channel axis, read from
+    its answers to black and to each channel at 255, then checked on random pixels; None if it is not that.
+    Every `keras.applications` mode is: "caffe" (BGR, means subtracted), "tf" (-1..1), "torch", identity."""
+    probe = np.zeros((1, 1, channels + 1, channels), np.float32)
+    probe[0, 0, 1:] = 255 * np.eye(channels, dtype=np.float32)
+    answer = np.asarray(function(probe.copy()), np.float64)[0, 0]
+    bias, kernel = answer[0], (answer[1:] - answer[0]) / 255
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, channels)).astype(np.float32)
+    truth = np.asarray(function(pixels.copy()), np.float64)
+    if truth.shape != pixels.shape or not np.allclose(pixels @ kernel + bias, truth, rtol=1e-5, atol=1e-5):
+        return None
+    return kernel.astype(np.float32), bias.astype(np.float32)
+
+
 def with_preprocessing(keras: Any, model: Any, net: Any) -> tuple[Any, str]:
-    """The model taking raw pixels when its preprocessing is a layer (x / 255); else the model itself."""
+    """The model taking what the data holds: raw pixels, with its preprocessing inside as a layer (x / 255
+    as Rescaling, a backbone's `preprocess_input` as a fixed Dense on the channels), or token ids as they are.
+    A `preprocess_input` that is not per-channel affine stays outside (the .json beside the model says so)."""
     if net.input_dtype == "int32":
         return model, "int32 token ids, as they are"
-    if preprocessing(net) is not None:
-        return (
-            model,
-            f"float32 pixels 0..255; apply {preprocessing_name(net)} before the model (the .json beside it says so)",
-        )
     inputs = keras.Input(tuple(net.input_shape), name="pixels")
-    outputs = model(keras.layers.Rescaling(INPUT_SCALE, name="scale")(inputs))
-    return keras.Model(inputs, outputs, name=model.name), "float32 pixels 0..255; x / 255 is inside the model"
+    if preprocessing(net) is None:
+        outputs = model(keras.layers.Rescaling(INPUT_SCALE, name="scale")(inputs))
+        return keras.Model(inputs, outputs, name=model.name), "float32 pixels 0..255; x / 255 is inside the model"
+    affine = affine_preprocessing(input_scaling(net), int(net.input_shape[-1]))
+    if affine is None:
+        return model, f"float32 pixels 0..255; apply {preprocessing_name(net)} before the model"
+    layer = keras.layers.Dense(len(affine[1]), name="preprocess_input", trainable=False)
+    outputs = model(layer(inputs))
+    layer.set_weights(list(affine))
+    how = f"float32 pixels 0..255; {preprocessing_name(net)} is inside the model (a fixed per-channel Dense)"
+    return keras.Model(inputs, outputs, name=model.name), how
 
 
 def export(
@@ -159,9 +187,11 @@ def export(
 
     exported, how = with_preprocessing(keras, model, net)
     pixels = sample_inputs(net, config, images)
-    scaled = preprocessing(net) is not None and net.input_dtype != "int32"  # a backbone's preprocess_input, outside
-    x = np.asarray(input_scaling(net)(pixels.copy()), np.float32) if scaled else pixels
-    expected = np.asarray(exported.predict(x, verbose=0))
+    scale = input_scaling(net)  # the run's pipeline: what its model was trained and is evaluated on
+    fed = pixels if scale is None else np.asarray(scale(pixels.copy()), np.float32)  # (preprocess_input is in place)
+    expected = np.asarray(model.predict(fed, verbose=0))  # the truth: the run's own model, not the wrapper
+    x = fed if exported is model else pixels  # what the exported file takes
+    exported(x[:1])  # Keras's ONNX export on JAX needs a model that has been called, not only predicted with
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # Keras's tf2onnx patch probes np.object
@@ -174,8 +204,7 @@ def export(
         _remove(path)
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
         raise export_error("E527", f"cannot export to {format} on {keras.backend.backend()}: {first}", path,
-                           help="pip install 'netdsl[export]' (onnx, tf2onnx, onnxruntime, ai-edge-litert); "
-                           "litert and saved_model need --backend tensorflow") from None  # fmt: skip
+                           help=_export_help(keras.backend.backend())) from None  # fmt: skip
     sidecar = Path(f"{path}.json")
     write_json(sidecar, {
         "run": str(run_dir), "format": format, "input_shape": list(net.input_shape or ()),
@@ -183,7 +212,9 @@ def export(
         "preprocessing": how,
         "classes": config.get("classes"), "head": config.get("head"),
     })  # fmt: skip
-    return _compared(path, format, kind, keras.backend.backend(), expected, actual, tolerance, how, sidecar)
+    result = _compared(path, format, kind, keras.backend.backend(), expected, actual, tolerance, how, sidecar)
+    result.trained_on = config.get("backend")
+    return result
 
 
 def _compared(
@@ -203,6 +234,14 @@ def _compared(
             help="report the spec: the format's converter changed the computation",
         )  # fmt: skip
     return result
+
+
+def _export_help(backend: str) -> str:
+    """What to do about a converter's error: another backend (the weights are the same on each), or the extra."""
+    if backend != "tensorflow":
+        return ("export from TensorFlow, the default (--backend tensorflow, or unset KERAS_BACKEND): a run's weights "
+                "file is the same on every backend; litert and saved_model are TensorFlow's formats")  # fmt: skip
+    return "pip install 'netdsl[export]' (onnx, tf2onnx, onnxruntime, ai-edge-litert)"
 
 
 def _remove(path: Path) -> None:

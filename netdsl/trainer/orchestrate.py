@@ -31,7 +31,7 @@ from netdsl.trainer.backends import Backend, active, choose
 from netdsl.trainer.callbacks import Diverged
 from netdsl.trainer.config import resolve_config
 from netdsl.trainer.curves import plot_curves
-from netdsl.trainer.distribute import Cluster, Parallel, before_import, parallel_error, setup
+from netdsl.trainer.distribute import Cluster, Parallel, before_import, on_resume, parallel_error, setup
 from netdsl.trainer.fit import fit_phases
 from netdsl.trainer.head import Head, find_head, load_for, refuse_several_inputs_or_outputs
 from netdsl.trainer.pipeline import check_options, input_scale, input_scaling, pipeline, preprocessing_name
@@ -150,11 +150,15 @@ def train(
     (1 a bar, 2 a line per epoch, 0 none); by default a bar on a terminal, else lines. `backend`:
     tensorflow, jax or torch (default: KERAS_BACKEND, else tensorflow), chosen before Keras is imported;
     `devices` (a count or "all") and `cluster` train data-parallel (netdsl/trainer/distribute.py);
-    `speed`: mixed precision, XLA and TensorBoard logs (netdsl/trainer/speed.py).
+    `speed`: mixed precision, XLA and TensorBoard logs (netdsl/trainer/speed.py). A resumed run continues
+    on its own backend and devices unless others are asked for (`distribute.on_resume`).
 
     A run is locked while it trains (a second `--resume` of it is refused), and a new run's directory
     is created only once its model and data are ready, and removed again if training fails before
     its first epoch: a failed start never leaves a directory that blocks that `--out`."""
+    continues = ""
+    if resume is not None:  # by default on the run's own backend and devices
+        backend, devices, continues = on_resume(RunDir.open(resume).config(), backend, devices)
     engine = choose(backend)  # first: loading a Keras data set imports Keras
     before_import(engine, devices, cluster)
     with ExitStack() as held:
@@ -162,6 +166,7 @@ def train(
             run = RunDir.open(resume)
             held.enter_context(run.training_lock())
             settings = resumed_settings(run)
+            echo(continues)
         else:
             settings = new_settings(spec, data, max_images, overrides)
         settings.backend, settings.devices, settings.cluster = engine, devices, cluster
@@ -295,13 +300,14 @@ class Session:
         model = build_model(net, check=False)
         scale = input_scaling(net)
 
-        def batches(x: Any, y: Any, training: bool) -> Any:
+        def batches(x: Any, y: Any, training: bool, epochs_done: int = 0) -> Any:
             return pipeline(x, y, config.batch, head, training=training, augment=config.augment, seed=seed,
-                            scale=scale, backend=backend, sharded=settings.cluster is not None)  # fmt: skip
+                            scale=scale, backend=backend, sharded=settings.cluster is not None,
+                            epochs_done=epochs_done)  # fmt: skip
 
         has_valid = dataset.x_valid is not None and len(dataset.x_valid)
         return cls(
-            model, batches, batches(dataset.x_train, dataset.y_train, True),
+            model, batches, batches(dataset.x_train, dataset.y_train, True, int(settings.state.get("epoch", 0))),
             batches(dataset.x_valid, dataset.y_valid, False) if has_valid else None,
             math.ceil(len(dataset.y_train) / config.batch),
         )  # fmt: skip
