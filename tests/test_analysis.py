@@ -152,3 +152,17 @@ def test_input_override() -> None:
     report = netdsl.check("specs/convnet.net", input_shape=(64, 64, 3))
     assert report.input_shape == (None, 64, 64, 3)
     assert report.layers[1].output_shape == (None, 31, 31, 20)
+
+
+@pytest.mark.parametrize(
+    "last", ["sepconv 10 k3 softmax", "dwconv k3 bn softmax", "deconv 10 k2 s2 softmax", "conv 10 k1 softmax"]
+)
+def test_every_convolution_reports_its_trailing_softmax(last: str) -> None:
+    """W401 and the trainer's head read a layer's activations; a convolution's softmax must be seen (else the
+    trainer would put a loss on logits on top of probabilities)."""
+    from netdsl.trainer.head import find_head
+
+    net = netdsl.parse(f"input 8x8x10\n{last}")
+    assert net.layers[-1].output_activation() == "softmax"
+    assert find_head(net, analyze(net.source)).activation == "softmax"
+    assert [w.code for w in analyze(f"input 8x8x10\n{last}\nconv 4 k1").warnings] == ["W401"]

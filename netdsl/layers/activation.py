@@ -186,14 +186,15 @@ def final_activation(post: tuple[PostStep, ...]) -> str | None:
 
 
 class Activated:
-    """The activations of a layer with an optional fused `activation=` and trailing post-ops (conv, dense):
-    a mixin, listed before the layer's base, that reads the layer's `activation` and `post` fields."""
+    """The activations of a layer with trailing post-ops and maybe a fused `activation=` (every convolution,
+    dense): a mixin, listed before the layer's base, that reads the layer's `post` and `activation` fields.
+    Without it a layer's `softmax` would be invisible to W401 and to the trainer's head (a loss on logits)."""
 
     def output_activation(self) -> str | None:
-        return final_activation(self.post) or self.activation  # type: ignore[attr-defined]
+        return final_activation(self.post) or getattr(self, "activation", None)  # type: ignore[attr-defined]
 
     def activations(self) -> tuple[str, ...]:
-        return post_activations(self.post, self.activation)  # type: ignore[attr-defined]
+        return post_activations(self.post, getattr(self, "activation", None))  # type: ignore[attr-defined]
 
 
 def apply_post(graph: Graph, x: Tensor, post: tuple[PostStep, ...]) -> Tensor:

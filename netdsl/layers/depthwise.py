@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import PositiveInt
 
+from netdsl.layers.activation import Activated
 from netdsl.layers.base import Graph, Shape, Sizes, Syntax, Tensor, Weight, spatial
 from netdsl.layers.window import WINDOW_SYNTAX, WindowLayer, WindowOp, with_bias
 
@@ -69,7 +70,7 @@ class SeparableConvOp(DepthwiseConvOp):
         return {"filters": self.filters, **super().own_args()}
 
 
-class DepthwiseConv(WindowLayer):
+class DepthwiseConv(Activated, WindowLayer):
     """`dwconv [kK] [sS] [dD] [multiplier=M] [same|valid] [nobias] [activation|bn ...]`: one K-wide kernel
     per input channel (M of them with `multiplier=M`), Keras DepthwiseConv2D (DepthwiseConv1D on a
     sequence). Padding defaults to `same`, as for conv."""
@@ -85,7 +86,7 @@ class DepthwiseConv(WindowLayer):
         return self.with_post(DepthwiseConvOp(self.multiplier, **self.window(x, graph)), x, graph)
 
 
-class SeparableConv(WindowLayer):
+class SeparableConv(Activated, WindowLayer):
     """`sepconv F [kK] [sS] [dD] [multiplier=M] [same|valid] [nobias] [activation|bn ...]`: a depthwise conv
     then a pointwise (1x1) conv to F filters, in one Keras SeparableConv2D (SeparableConv1D on a sequence)."""
 

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
+from netdsl.layers.activation import Activated
 from netdsl.layers.base import (
     AxisCounts,
     AxisSizes,
@@ -85,7 +86,7 @@ class ConvTransposeOp(WindowOp, Regularized):
         return {"filters": self.filters, **padding}
 
 
-class ConvTranspose(WindowLayer):
+class ConvTranspose(Activated, WindowLayer):
     """`deconv F [kK] [sS] [dD] [output_padding=P] [same|valid] [nobias] [l2=X] [activation|bn ...]`: a transposed
     convolution to F filters (Conv2DTranspose; 1-D and 3-D by the input's rank). `deconv 64 k2 s2` doubles
     the map's size; stride defaults to 2, padding to `same`."""
