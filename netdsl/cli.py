@@ -274,7 +274,8 @@ def _run_library(call: Callable[[], T]) -> T:
     "--resume",
     type=click.Path(path_type=Path),
     metavar="RUN_DIR",
-    help="Continue an interrupted run from its last finished epoch (same spec, data and settings).",
+    help="Continue an interrupted run from its last finished epoch (same spec, data and settings; on its own "
+    "backend and devices unless --backend or --devices says otherwise).",
 )
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train.")
 @click.option("--batch", type=click.IntRange(min=1, max=MAX_BATCH), help="Batch size.")
