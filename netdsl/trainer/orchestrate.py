@@ -156,20 +156,8 @@ def train(
     A run is locked while it trains (a second `--resume` of it is refused), and a new run's directory
     is created only once its model and data are ready, and removed again if training fails before
     its first epoch: a failed start never leaves a directory that blocks that `--out`."""
-    continues = ""
-    if resume is not None:  # by default on the run's own backend and devices
-        backend, devices, continues = on_resume(RunDir.open(resume).config(), backend, devices)
-    engine = choose(backend)  # first: loading a Keras data set imports Keras
-    before_import(engine, devices, cluster)
     with ExitStack() as held:
-        if resume is not None:
-            run = RunDir.open(resume)
-            held.enter_context(run.training_lock())
-            settings = resumed_settings(run)
-            echo(continues)
-        else:
-            settings = new_settings(spec, data, max_images, overrides)
-        settings.backend, settings.devices, settings.cluster = engine, devices, cluster
+        settings = _settings(held, (spec, data, max_images, overrides), resume, backend, devices, cluster, echo)
         settings.speed = speed or Speed()
         out = process_out(out, settings)
         net, head, dataset = _prepare(settings, echo)
@@ -192,6 +180,29 @@ def train(
             if not _started(run, err):
                 shutil.rmtree(run.path, ignore_errors=True)
             raise
+
+
+def _settings(
+    held: ExitStack, new: tuple[SpecLike | None, str | None, int | None, dict], resume: str | Path | None,
+    backend: str | None, devices: int | str | None, cluster: Cluster | None, echo: Echo,
+) -> Settings:  # fmt: skip
+    """A new run's settings (`new`: spec, data, max_images, overrides), or a resumed run's, locked in `held`
+    while it trains and by default on its own backend and devices; the backend is chosen first (loading a
+    Keras data set imports Keras) and the devices prepared before Keras is imported."""
+    continues = ""
+    if resume is not None:
+        backend, devices, continues = on_resume(RunDir.open(resume).config(), backend, devices)
+    engine = choose(backend)
+    before_import(engine, devices, cluster)
+    if resume is not None:
+        run = RunDir.open(resume)
+        held.enter_context(run.training_lock())
+        settings = resumed_settings(run)
+        echo(continues)
+    else:
+        settings = new_settings(*new)
+    settings.backend, settings.devices, settings.cluster = engine, devices, cluster
+    return settings
 
 
 def process_out(out: str | Path | None, settings: Settings) -> str | Path | None:
