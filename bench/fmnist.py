@@ -130,8 +130,9 @@ def table() -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(full, key=lambda r: (r["spec"], r["epochs"], r["finished_utc"])):
-        own = netdsl.parse(r["trained_spec_text"]).training.epochs  # that version's own, not today's
-        params = netdsl.analyze(netdsl.parse(r["trained_spec_text"])).total_params
+        trained = netdsl.parse(r["trained_spec_text"])
+        own = trained.training.epochs  # that version's own, not today's
+        params = netdsl.analyze(trained).total_params
         load = (r["load_average_before"][0] + r["load_average_after"][0]) / 2
         with tempfile.TemporaryDirectory() as tmp:
             current = adapted(ROOT / r["spec"], Path(tmp)).read_text(encoding="utf-8")

@@ -11,7 +11,6 @@ hard sigmoid's ReLU) is compared as "op". No activation is split differently: ev
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +18,8 @@ import pytest
 import netdsl
 from netdsl.analysis import LayerReport
 from netdsl.verify import keras_layers
-from tests.test_zoo import analyze_with_configs, config
+from tests.test_zoo import ZOO, analyze_with_configs, config
 
-ZOO = Path(__file__).resolve().parent.parent / "specs" / "zoo"
 MODELS = {
     "mobilenet": "MobileNet",
     "mobilenetv2": "MobileNetV2",

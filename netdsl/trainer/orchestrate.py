@@ -189,13 +189,13 @@ def _settings(
     """A new run's settings (`new`: spec, data, max_images, overrides), or a resumed run's, locked in `held`
     while it trains and by default on its own backend and devices; the backend is chosen first (loading a
     Keras data set imports Keras) and the devices prepared before Keras is imported."""
+    run = RunDir.open(resume) if resume is not None else None
     continues = ""
-    if resume is not None:
-        backend, devices, continues = on_resume(RunDir.open(resume).config(), backend, devices)
+    if run is not None:
+        backend, devices, continues = on_resume(run.config(), backend, devices)
     engine = choose(backend)
     before_import(engine, devices, cluster)
-    if resume is not None:
-        run = RunDir.open(resume)
+    if run is not None:
         held.enter_context(run.training_lock())
         settings = resumed_settings(run)
         echo(continues)
