@@ -318,6 +318,10 @@ def test_export_refuses_to_overwrite_and_reports_a_mismatch(trained: Path) -> No
     with pytest.raises(netdsl.NetdslError, match="already exists") as info:
         netdsl.export(trained, "onnx", taken)
     assert info.value.diagnostics[0].code == "E527" and taken.read_text() == "mine"
+    for unwritable in (taken / "under_a_file.onnx", Path("/proc/netdsl.onnx"), trained.parent / "no" / "x.onnx"):
+        with pytest.raises(netdsl.NetdslError, match="cannot write ") as info:
+            netdsl.export(trained, "onnx", unwritable)  # refused before any conversion
+        assert info.value.diagnostics[0].code == "E527" and info.value.diagnostics[0].help == "choose another -o"
     with pytest.raises(netdsl.NetdslError, match=r"differs from Keras by .* \(tolerance -1\)") as info:
         netdsl.export(trained, "keras", trained.parent / "strict.keras", tolerance=-1)  # nothing is that close
     assert info.value.diagnostics[0].code == "E528"

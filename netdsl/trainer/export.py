@@ -24,6 +24,7 @@ import numpy as np
 from netdsl.data import limit
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.runs import write_json
+from netdsl.safeio import reason
 from netdsl.trainer.head import find_head, load_for
 from netdsl.trainer.inference import load_run
 from netdsl.trainer.pipeline import INPUT_SCALE, input_scaling, preprocessing_name
@@ -180,6 +181,7 @@ def export(
     if kind.suffix and path.suffix != kind.suffix:
         raise export_error("E527", f"a {format} file is named *{kind.suffix}, got {path.name}", path,
                            help=f"-o {path.with_suffix(kind.suffix)}")  # fmt: skip
+    _check_writable(path)
     import keras
 
     keras.mixed_precision.set_global_policy("float32")  # exporters need float32 (a mixed run's weights are)
@@ -242,6 +244,19 @@ def _export_help(backend: str) -> str:
         return ("export from TensorFlow, the default (--backend tensorflow, or unset KERAS_BACKEND): a run's weights "
                 "file is the same on every backend; litert and saved_model are TensorFlow's formats")  # fmt: skip
     return "pip install 'netdsl[export]' (onnx, tf2onnx, onnxruntime, ai-edge-litert)"
+
+
+def _check_writable(path: Path) -> None:
+    """E527 before Keras is imported and the model converted when `path` cannot be written (its folder is
+    missing, a file, or read-only such as /proc): found by making and removing a file beside it, since
+    permission bits do not tell root about read-only or virtual file systems."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        raise export_error("E527", f"cannot write {path}: {reason(err)}", path, help="choose another -o") from None
 
 
 def _remove(path: Path) -> None:
