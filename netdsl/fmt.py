@@ -2,11 +2,14 @@
 
 The formatter reads the spec with the grammar's own lexer, comments and line breaks included, groups
 the tokens into statements and bracketed blocks (`repeat [...]`, `def NAME [...]`, branches
-`[a | b]`), and prints them by fixed rules (docs/tools.md): one statement per line, four spaces per
-block level, single spaces between arguments, none around `=`, `<` and arithmetic, `, ` in lists,
-at most one blank line, full-line and trailing comments where they were. A block written on one
-line stays on one line; one written over several lines (or holding a comment) is printed one
-statement per line. Argument order is kept: it carries meaning (`relu bn` is not `bn relu`).
+`[a | b]`), and prints them by fixed rules (docs/tools.md): the lines a user wrote are kept (statements
+joined by `;` on one line stay together, as gofmt keeps line breaks), four spaces per block level,
+single spaces between arguments, none around `=`, `<` and arithmetic, `, ` in lists, `[ a; b | c ]`
+spaced, at most one blank line, full-line and trailing comments where they were. A bracket takes one
+of three shapes, chosen by how it was written: on one line; hanging (its first statement on the line of
+`[`, later lines aligned after `[ `, `|` under `[`, `]` closing the last line); or a block (`[` ends its
+line, the inside one level deeper, `|` and `]` on lines of their own). Argument order is kept: it
+carries meaning (`relu bn` is not `bn relu`).
 
 The result is checked before it is returned: it must parse to the same statements as the input
 (spans aside), so formatting can never change what a spec means.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from lark import Token
 
@@ -27,11 +30,14 @@ from netdsl.syntax import parse_surface, parser
 
 INDENT = "    "
 MAX_INLINE = 100
-"""Characters a one-line block may take; beyond, it is printed one statement per line."""
+"""Characters a one-line bracket may take; beyond, it is printed as a block."""
 OPERATORS = frozenset({"+", "-", "*", "/"})
 TIGHT = frozenset({"=", "<"})  # `l2=1e-6`, `freeze<142`, `s=1`
 COMPARISONS = frozenset({"<", "<=", ">", ">=", "=="})
 UNARY_AFTER = frozenset({"(", ",", "=", "<", "[", "|", ";", *OPERATORS, "repeat", "for", "in", "def", "as"})
+BREAKS = ("_NL", "COMMENT")
+
+Shape = Literal["inline", "hanging", "block"]
 
 
 class FormatError(RuntimeError):
@@ -40,17 +46,19 @@ class FormatError(RuntimeError):
 
 @dataclass
 class Bracket:
-    """`[ ... | ... ]`: its branches (one for a block), each a list of items, and whether it spans lines."""
+    """`[ ... | ... ]`: its branches (one for a block), each a list of items, and its shape as written."""
 
     branches: list[list[Any]]
-    multiline: bool
+    shape: Shape
     comment: str | None = None  # a comment right after `[`, on its line
+    bar_breaks: list[bool] = field(default_factory=list)  # per `|`: whether it starts a line
 
 
 @dataclass
 class Statement:
     parts: list[Token | Bracket] = field(default_factory=list)
     comment: str | None = None  # a trailing comment
+    joined: bool = False  # written on the line of what precedes it (after `;`, `[` or `|`)
 
 
 @dataclass(frozen=True)
@@ -68,10 +76,11 @@ class _Reader:
         self.tokens = [t for t in parser().lex(text, dont_ignore=True) if not t.type.startswith("__IGNORE")]
         self.position = 0
 
-    def block(self) -> tuple[list[Any], str | None]:
-        """Items up to `|`, `]` or the end; also returns which of those ended it."""
+    def block(self, joined: bool = False) -> tuple[list[Any], str | None]:
+        """Items up to `|`, `]` or the end; also returns which of those ended it. `joined`: whether the
+        first statement follows its opener on the same line."""
         items: list[Any] = []
-        current = Statement()
+        current = Statement(joined=joined)
         while self.position < len(self.tokens):
             token = self.tokens[self.position]
             self.position += 1
@@ -81,9 +90,11 @@ class _Reader:
                     current.comment = text
                 else:
                     items.append(Comment(text))
+                    current.joined = False
             elif token.type == "_NL" or str(token) == ";":
                 self._end(items, current)
-                current = Statement()
+                current = Statement(joined=str(token) == ";" and bool(items) and isinstance(items[-1], Statement)
+                                    and items[-1].comment is None)  # fmt: skip
                 if token.type == "_NL" and str(token).count("\n") > 1 and items and items[-1] is not BLANK:
                     items.append(BLANK)
             elif str(token) == "[":
@@ -106,15 +117,22 @@ class _Reader:
         ):
             comment = str(self.tokens[start]).rstrip()
             self.position += 1
-        branches = []
+        branches, bar_breaks = [], []
         while True:
-            items, ended = self.block()
+            after = self.tokens[self.position] if self.position < len(self.tokens) else None
+            items, ended = self.block(joined=after is not None and after.type not in BREAKS)
             branches.append(_trim(items))
             if ended != "|":
                 break
+            bar_breaks.append(self.position >= 2 and self.tokens[self.position - 2].type in BREAKS)
         inside = self.tokens[start : self.position]
-        multiline = comment is not None or any(t.type in ("_NL", "COMMENT") for t in inside)
-        return Bracket(branches, multiline, comment)
+        if comment is None and not any(t.type in BREAKS for t in inside):
+            shape: Shape = "inline"
+        elif comment is not None or (start < len(self.tokens) and self.tokens[start].type in BREAKS):
+            shape = "block"
+        else:
+            shape = "hanging"
+        return Bracket(branches, shape, comment, bar_breaks)
 
     @staticmethod
     def _end(items: list[Any], current: Statement) -> None:
@@ -151,59 +169,114 @@ def _is_unary(parts: list[str], index: int) -> bool:
 
 
 class _Printer:
+    """Prints items into lines; `line` is the line being built, `closed` whether a comment ended it."""
+
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.line: str | None = None
+        self.closed = False
 
-    def block(self, items: list[Any], depth: int) -> None:
-        for item in _trim(list(items)):
+    def flush(self) -> None:
+        if self.line is not None:
+            self.lines.append(self.line.rstrip())
+        self.line, self.closed = None, False
+
+    def start(self, indent: str, text: str = "") -> None:
+        self.flush()
+        self.line = indent + text
+
+    def block(self, items: list[Any], indent: str, continuing: bool = False, split: bool = False) -> None:
+        """Print a list of items at `indent`; with `continuing`, a first joined statement goes on the
+        current line (a hanging bracket's first line); with `split`, one statement per line (a one-line
+        bracket too long for its line)."""
+        for number, item in enumerate(_trim(list(items))):
             if item is BLANK:
+                self.flush()
                 if self.lines and self.lines[-1] != "":
                     self.lines.append("")
             elif isinstance(item, Comment):
-                self.lines.append(INDENT * depth + item.text)
+                self.start(indent, item.text)
+                self.flush()
+            elif item.joined and not split and self.line is not None and not self.closed and (number or continuing):
+                if number:
+                    self.line += "; "
+                self.statement(item, indent)
             else:
-                self.statement(item, depth)
+                self.start(indent)
+                self.statement(item, indent)
 
-    def statement(self, statement: Statement, depth: int) -> None:
-        line = INDENT * depth
+    def statement(self, statement: Statement, indent: str) -> None:
         words = [str(p) if isinstance(p, Token) else "[" for p in statement.parts]
         comparing = bool(words) and words[0] == "assert"
         previous: str | None = None
         for index, part in enumerate(statement.parts):
             if isinstance(part, Bracket):
-                inline = None if part.multiline else _inline(part)
-                line += (" " if previous is not None else "") + ("[" if inline is None else inline)
-                if inline is None:
-                    line = self.open_block(line, part, depth)
+                self.bracket(part, indent, previous is not None)
                 previous = "]"
                 continue
             text = str(part)
             unary = text == "-" and _is_unary(words, index)
-            if _spaced(previous, text, unary, comparing):
-                line += " "
-            line += text
+            if self.closed:
+                self.start(indent)
+            elif _spaced(previous, text, unary, comparing):
+                self.line += " "
+            self.line += text
             previous = "(" if unary else text  # nothing between a unary minus and its operand
-        self.lines.append(line + (f"  {statement.comment}" if statement.comment else ""))
+        if statement.comment:
+            self.line += f"  {statement.comment}"
+            self.closed = True
 
-    def open_block(self, line: str, bracket: Bracket, depth: int) -> str:
-        """Print `[`, each branch one level deeper, `|` between them; return the line that starts with `]`."""
-        self.lines.append(line + (f"  {bracket.comment}" if bracket.comment else ""))
+    def bracket(self, bracket: Bracket, indent: str, spaced: bool) -> None:
+        if self.closed:
+            self.start(indent)
+        self.line += " " if spaced else ""
+        inline = _inline(bracket) if bracket.shape == "inline" else None
+        if inline is not None:
+            self.line += inline
+        elif bracket.shape == "hanging":
+            self.hanging(bracket)
+        else:
+            self.line += "[" + (f"  {bracket.comment}" if bracket.comment else "")
+            self.closed = bool(bracket.comment)
+            for number, branch in enumerate(bracket.branches):
+                if number:
+                    self.start(indent, "|")
+                self.block(branch, indent + INDENT, split=bracket.shape == "inline")
+            self.start(indent, "]")
+
+    def hanging(self, bracket: Bracket) -> None:
+        """`[ a; b` / `  c ]`: later lines aligned after `[ `, `|` under `[`."""
+        column = " " * len(self.line)
+        self.line += "[ "
         for number, branch in enumerate(bracket.branches):
             if number:
-                self.lines.append(INDENT * depth + "|")
-            self.block(branch, depth + 1)
-        return INDENT * depth + "]"
+                if bracket.bar_breaks[number - 1] or self.closed or self.line is None:
+                    self.start(column, "|")
+                else:
+                    self.line += " |"
+                first = next((item for item in branch if item is not BLANK), None)
+                if isinstance(first, Statement) and first.joined:
+                    self.line += " "
+                else:
+                    self.flush()
+            self.block(branch, column + "  ", continuing=True)
+        if self.closed or self.line is None:
+            self.start(column, "]")
+        else:
+            self.line += " ]"
 
 
 def _inline(bracket: Bracket) -> str | None:
-    """`[a; b | c]` on one line, or None when it would be too long."""
+    """`[ a; b | c ]` on one line, or None when it would be too long."""
     branches = []
     for branch in bracket.branches:
         printer = _Printer()
-        printer.block(branch, 0)
+        printer.line = ""
+        printer.block(branch, "", continuing=True)
+        printer.flush()
         branches.append("; ".join(printer.lines))
-    text = "[" + " | ".join(branches) + "]"
-    return text if len(text) <= MAX_INLINE and "\n" not in text else None
+    text = "[ " + " | ".join(branches) + " ]"
+    return text if len(text) <= MAX_INLINE and len(branches) == len(bracket.branches) else None
 
 
 def _meaning(value: Any) -> Any:
@@ -227,7 +300,8 @@ def format_text(text: str, name: str = "<string>") -> str:
     before = _meaning(list(_statements(text, name)))  # syntax errors are reported as by `netdsl check`
     items, _ = _Reader(text.replace("\r\n", "\n")).block()
     printer = _Printer()
-    printer.block(items, 0)
+    printer.block(items, "")
+    printer.flush()
     formatted = "\n".join(printer.lines).strip("\n") + "\n" if printer.lines else ""
     if _meaning(list(_statements(formatted, name))) != before:
         raise FormatError(f"formatting {name} would change its meaning; it is left unchanged (please report this)")
