@@ -154,11 +154,13 @@ class ShapeGraph(GraphBase[Node]):
         self.bound: dict[str, Span | None] = {}  # name -> where it was given
         self.looked_up: set[str] = set()
         self.hidden: set[str] = set()  # rows of Keras operations that are not layers (`x + 3.0`)
+        self.inputs: set[str] = set()  # the input layers' names
 
     def input(self, shape: Shape, span: Span | None, name: str | None = None) -> Node:
         if math.prod(shape) > MAX_ELEMENTS:
             raise too_large(f"the input {fmt_shape(shape)}", math.prod(shape), span)
         row_name = self.namer("input_layer")
+        self.inputs.add(row_name)
         field = ReceptiveField.of_input(shape)
         self.rows.append(_row(row_name, "InputLayer", shape, 0, 0, 0, field, (), span, "input"))
         node = Node(shape, field, row_name)
@@ -215,7 +217,8 @@ class ShapeGraph(GraphBase[Node]):
                 raise too_large(f"{kind}: the {weight.name} {tuple(weight.shape)}", weight.size, span)
             params += weight.size
             trainable_count += weight.size if weight.trainable else 0
-        for code, message in op.warnings(*shapes):
+        from_input = any(node.name in self.inputs for node in inputs)
+        for code, message in [*op.warnings(*shapes), *(op.input_warnings(*shapes) if from_input else [])]:
             self.warnings.append(Diagnostic(code, message, span, severity="warning"))
         field = op.receptive_field(*(node.receptive_field for node in inputs))
         row = _row(

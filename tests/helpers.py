@@ -25,6 +25,22 @@ def error_of(text: str, file: str | None = "t.net") -> str:
     return str(failure(text, file))
 
 
+def assert_equal_to_keras(report: netdsl.Report, model: object) -> None:
+    """Every row of the analyzer's report equals the Keras model's layer at the same position (name, class,
+    output shape, counts, inputs), and so do the totals and the output shapes."""
+    from netdsl.verify import _weights_size, keras_layers
+
+    theirs = keras_layers(model)
+    assert [row.name for row in report.layers] == [row.name for row in theirs]
+    for ours, keras_row in zip(report.layers, theirs):
+        assert (ours.type, ours.output_shape, ours.params, ours.trainable_params, ours.inputs) == (
+            keras_row.type, keras_row.output_shape, keras_row.params, keras_row.trainable_params, keras_row.inputs,
+        ), ours.name  # fmt: skip
+    assert report.total_params == model.count_params()  # type: ignore[attr-defined]
+    assert report.non_trainable_params == _weights_size(model.non_trainable_weights)  # type: ignore[attr-defined]
+    assert [tuple(s) for s in report.output_shapes] == [tuple(t.shape) for t in model.outputs]  # type: ignore[attr-defined]
+
+
 def check_in_a_fresh_process(spec: str = "specs/resnet.net") -> tuple[str, list[str]]:
     """`netdsl check SPEC` in a fresh interpreter, which must exit 0: what it printed, and every module it
     had imported by then (what keeps `check` fast and free of TensorFlow)."""

@@ -166,3 +166,12 @@ def test_every_convolution_reports_its_trailing_softmax(last: str) -> None:
     assert net.layers[-1].output_activation() == "softmax"
     assert find_head(net, analyze(net.source)).activation == "softmax"
     assert [w.code for w in analyze(f"input 8x8x10\n{last}\nconv 4 k1").warnings] == ["W401"]
+
+
+def test_a_square_sequence_warns_only_as_the_networks_input() -> None:
+    """W408 is for `input 28x28` (an image without its channel axis); a (128, 128) sequence made inside a 1-D
+    network (128 steps, 128 filters) is what was meant, and each of its convolutions warned before."""
+    inside = analyze("input 128x1\nconv 128 k8\nconv 128 k5\nconv 128 k3\ngap")
+    assert [w.code for w in inside.warnings] == []
+    raw = analyze("input 28x28\nconv 28 k3\nconv 28 k3\ngmp")
+    assert [(w.code, w.span.line) for w in raw.warnings] == [("W408", 2)]

@@ -246,6 +246,10 @@ class Op:
         """(code, message) for likely mistakes that Keras accepts."""
         return []
 
+    def input_warnings(self, *inputs: Shape) -> list[tuple[str, str]]:
+        """Likely mistakes that only a network's input itself can show (the analyzer asks only an op fed by one)."""
+        return []
+
     def keras_args(self) -> dict[str, Any]:
         """The keyword arguments of the Keras constructor, with Python values."""
         return {}
@@ -281,8 +285,9 @@ class RankedOp(Op):
     def prefix(self) -> str:  # type: ignore[override]
         return self.prefix_template.format(self.rank)  # type: ignore[attr-defined]
 
-    def warnings(self, *inputs: Shape) -> list[tuple[str, str]]:
-        """W408: a square 2-D input is read as a sequence; it is much more likely an image without channels."""
+    def input_warnings(self, *inputs: Shape) -> list[tuple[str, str]]:
+        """W408: a square 2-D network input is read as a sequence; it is much more likely an image without
+        channels. (Inside a network, a (128, 128) sequence of 128 channels is nothing to warn about.)"""
         shape = inputs[0] if inputs else ()
         if self.rank == 1 and len(shape) == 2 and shape[0] == shape[1] > 4:  # type: ignore[attr-defined]
             return [(
