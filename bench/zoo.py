@@ -38,6 +38,10 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "mobilenetv3small": ("mobilenet_v3", ("MobileNetV3Small", "MobileNetV3", "relu", "hard_sigmoid", "hard_swish",
                                           "_depth", "_se_block", "_inverted_res_block")),
     "efficientnetb0": ("efficientnet", ("EfficientNetB0", "EfficientNet", "block")),
+    "inception_resnet_v2": ("inception_resnet_v2", ("InceptionResNetV2", "conv2d_bn", "CustomScaleLayer",
+                                                    "inception_resnet_block")),
+    "convnext_tiny": ("convnext", ("ConvNeXtTiny", "ConvNeXt", "ConvNeXtBlock", "LayerScale", "StochasticDepth",
+                                   "PreStem", "Head")),
 }  # fmt: skip
 """Zoo spec -> (keras.applications module, the public function then the helpers it calls;
 `module.name` for a helper from another module)."""
@@ -52,11 +56,11 @@ def applications_dir() -> Path:
 
 
 def code_lines(path: Path, function: str) -> int:
-    """Lines of the top-level `function` in `path` (decorators included), without blanks, comments and
-    its docstring."""
+    """Lines of the top-level `function` (or class: ConvNeXt's LayerScale) in `path` (decorators included),
+    without blanks, comments and its docstring."""
     lines = path.read_text().splitlines()
     tree = ast.parse("\n".join(lines))
-    (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef) and n.name == function]
     skip: set[int] = set()
     first = node.body[0]
     if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):

@@ -357,7 +357,7 @@ def _analyze(net: Network, trainable: Callable[[int, str], bool] | None) -> Repo
     total = sum(r.params for r in rows)
     trainable_total = sum(r.trainable_params for r in rows)
     macs = sum(r.macs for r in rows)
-    warnings = lints(net, graph, rows, dead, total)
+    warnings = lints(net, graph, rows, dead, total, pooled=all(len(node.shape) == 1 for node in outputs))
     return Report(
         file=net.file,
         name=net.name,

@@ -80,6 +80,7 @@ CODES: dict[str, str] = {
     "E527": "the model cannot be exported",
     "E528": "the exported model differs from Keras",
     "E529": "a speed switch cannot be used",
+    "E535": "seq holds something that is not a layer in line",
     "E601": "the analyzer and Keras disagree (netdsl check --verify)",
     "E701": "budget not met",
     "E702": "invalid budget",

@@ -44,6 +44,7 @@ from netdsl.emit_ops import (  # noqa: F401  (OpCall, TraceGraph: re-exported fo
 from netdsl.ir import Layer, Network
 from netdsl.layers.base import Code, fmt_shape
 from netdsl.layers.pretrained import Freezing
+from netdsl.layers.scale import emitted_definitions
 from netdsl.provenance import Origin, Run, Site, Trail, flatten
 
 # ---------------------------------------------------------------- walking the program
@@ -259,9 +260,8 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
 
     title = f"{net.name}: the Keras model of {net.file}" if net.file else f"{net.name}: a Keras model"
     trainable = f"{report.trainable_params:,} trainable" if report.non_trainable_params else "all trainable"
-    uses_regularizers = any("regularizers." in line for line in body) or any(
-        "regularizers." in line for helper in helpers.values() for line in helper.source()
-    )
+    code = [*body, *(line for helper in helpers.values() for line in helper.source())]
+    uses_regularizers = any("regularizers." in line for line in code)
     doc = "\n".join([
         f"{title}, emitted by netdsl {__version__} (`netdsl emit`).",
         "",
@@ -276,6 +276,8 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
         "import keras",
         "from keras import layers" + (", regularizers" if uses_regularizers else ""),
     ]
+    definitions = emitted_definitions(code)  # netdsl's own Keras classes (CustomScaleLayer, LayerScale), if used
+    out += ["", "", *definitions] if definitions else []
     for helper in helpers.values():
         out += ["", "", *helper.source()]
     out += [

@@ -239,9 +239,9 @@ class _Parser:
             if kind == "NAME" and tok.text == "as":
                 break
             if kind == "NAME" and self.i + 1 < len(self.toks) and self.toks[self.i + 1].kind in ("=", "<"):
-                op = self.toks[self.i + 1].kind  # `key=value`, `key<value`
+                op = self.toks[self.i + 1].kind  # `key=value`, `key<value`, `key=(v1, v2, v3)`
                 self.i += 2
-                value, last = self.expr()
+                value, last = self.item() if op == "=" else self.expr()
                 span = _construct(tok.line, tok.column, value.span.end_line, value.span.end_column)
                 args.append(Argument(value.value, span, key=tok.text, op=op, quoted=value.quoted))  # type: ignore[arg-type]
             elif kind in ("NAME", "NUMBER", "STRING", "SHAPE", "-", "("):

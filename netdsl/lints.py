@@ -135,10 +135,16 @@ def _graph_warnings(graph: ShapeGraph, dead: list[LayerReport]) -> Iterable[Diag
 
 
 def lints(
-    net: Network, graph: ShapeGraph, rows: list[LayerReport], dead: list[LayerReport], total: int
+    net: Network, graph: ShapeGraph, rows: list[LayerReport], dead: list[LayerReport], total: int, pooled: bool = False
 ) -> list[Diagnostic]:
-    """Every warning of one analysis, in a stable order."""
+    """Every warning of one analysis, in a stable order. `pooled`: every output of the model is a vector."""
     return [
-        *_first_layer_warnings(net), *graph.warnings, *_trailing_warnings(net), *_memory_warnings(rows, total),
-        *_graph_warnings(graph, dead),
+        *_first_layer_warnings(net), *_op_warnings(graph, pooled), *_trailing_warnings(net),
+        *_memory_warnings(rows, total), *_graph_warnings(graph, dead),
     ]  # fmt: skip
+
+
+def _op_warnings(graph: ShapeGraph, pooled: bool) -> list[Diagnostic]:
+    """The ops' own warnings. W402 (a dense on an unpooled map) is for a classifier that forgot its pooling:
+    once the model's outputs are vectors, a dense per position is on purpose (ConvNeXt's pointwise layers)."""
+    return [w for w in graph.warnings if not (pooled and w.code == "W402")]

@@ -80,7 +80,7 @@ class GraphStatements:
                 names.append(arg.value)
             else:
                 rest.append(arg)
-        bound = self.bind(cmd.word, Merge.syntax, ["axis"], rest, env)  # type: ignore[attr-defined]
+        bound = self.bind(cmd.word, Merge.syntax, ["axis", "scale"], rest, env)  # type: ignore[attr-defined]
         branches = [tuple(self.sequence(body, env, depth, "a branch")) for body in cmd.branches or ()]
         if bound is None or not ok:
             return None
@@ -92,6 +92,17 @@ class GraphStatements:
         data = {"mode": cmd.word, "branches": tuple(branches), "refs": tuple(refs), "ref_names": tuple(names),
                 **values, "span": cmd.span}  # fmt: skip
         return self.validate(cmd.word, Merge, data, spans, cmd.span, Merge.syntax.example)  # type: ignore[attr-defined]
+
+    def nested(self, cls: type[Layer], cmd: Command, env: dict[str, Any], depth: int) -> Layer | None:
+        """A layer holding a body that is not a merge (`seq [ ... ]`): its options, then its branches."""
+        fields = [f for f in cls.model_fields if f not in cls.internal]
+        bound = self.bind(cmd.word, cls.syntax, fields, cmd.args, env)  # type: ignore[attr-defined]
+        branches = [tuple(self.sequence(body, env, depth, "a branch")) for body in cmd.branches or ()]
+        if bound is None:
+            return None
+        values, spans = bound
+        data = {**values, "branches": tuple(branches), "span": cmd.span}
+        return self.validate(cmd.word, cls, data, spans, cmd.span, cls.syntax.example)  # type: ignore[attr-defined]
 
     def use(self, cmd: Command, env: dict[str, Any]) -> Layer | None:
         """`use NAME`: the current tensor becomes the named one."""

@@ -57,6 +57,13 @@ def test_dense_on_a_feature_map_acts_on_the_last_axis_and_warns() -> None:
     assert report.warnings[0].span.line == 2
 
 
+def test_a_dense_per_position_before_a_pooling_is_no_warning() -> None:
+    """W402 is for a classifier that forgot its pooling; ConvNeXt's pointwise dense layers, pooled later, are not."""
+    assert analyze("input 8x8x3\ndense 5\ngap\ndense 2").warnings == []
+    assert [w.code for w in analyze("input 8x8x3\ndense 5\ngap\ndense 2 as a\nuse a\noutput a").warnings] == []
+    assert [w.code for w in analyze("input 8x8x3\ndense 5 as a\ngap\ndense 2 as b\noutput a b").warnings] == ["W402"]
+
+
 def test_layer_after_the_final_softmax_warns() -> None:
     report = analyze("input 10\ndense 4 softmax\ndense 2")
     assert [w.code for w in report.warnings] == ["W401"]

@@ -56,8 +56,26 @@ def hard_sigmoid_gate(L: Any, x: Any) -> Any:
     return L.Add()([y, branch])
 
 
+def keras_applications_class(name: str) -> Any:
+    """keras.applications' own CustomScaleLayer or LayerScale (private to it: the truth for netdsl's classes)."""
+    from keras.src.applications import convnext, inception_resnet_v2
+
+    return getattr(inception_resnet_v2, name, None) or getattr(convnext, name)
+
+
+def convnext_stem(L: Any, x: Any) -> Any:
+    """keras.applications' ConvNeXt stem: a Sequential of a patchify conv and a layer norm (one layer)."""
+    import keras
+
+    return keras.Sequential([L.Conv2D(8, 2, strides=2), L.LayerNormalization(epsilon=1e-6)])(x)
+
+
 # fmt: off
 ROWS = [
+    Row("input 8x8x4; add scale=.17 [ id | conv 4 k1 ]", lambda L, x: keras_applications_class("CustomScaleLayer")(0.17)([x, L.Conv2D(4, 1, padding="same")(x)]), 8 * 8 * 4 * 4, ((1, 1), (1, 1))),
+    Row("input 8x8x4; plus [ id | conv 4 k3 ]", lambda L, x: x + L.Conv2D(4, 3, padding="same")(x), 8 * 8 * 4 * 9 * 4, ((3, 3), (1, 1))),
+    Row("input 8x8x4; layerscale 1e-6", lambda L: [keras_applications_class("LayerScale")(1e-6, 4)], 0, ((1, 1), (1, 1))),
+    Row("input 8x8x4; seq [ conv 8 k2 s2 valid; layernorm epsilon=1e-6 ]", convnext_stem, 4 * 4 * 8 * 2 * 2 * 4, ((2, 2), (2, 2))),
     # convolutions
     Row("input 32x32x3; conv 8 k3 s2", lambda L: [L.Conv2D(8, 3, strides=2, padding="same")], 16 * 16 * 8 * 27, ((3, 3), (2, 2))),
     Row("input 9x10x3; conv 4 k3x5 s2x1 valid nobias relu", lambda L: [L.Conv2D(4, (3, 5), strides=(2, 1), use_bias=False), L.Activation("relu")], 4 * 6 * 4 * 45, ((3, 5), (2, 1))),

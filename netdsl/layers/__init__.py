@@ -18,10 +18,17 @@ from netdsl.layers import (  # noqa: F401  (registration)
     padding,
     pooling,
     pretrained,
+    scale,
     sequence,
+    sequential,
     transpose,
 )  # fmt: skip
 
 AnyLayer = Annotated[Union[tuple(ir.REGISTRY.values())], Field(discriminator="kind")]  # type: ignore[valid-type]
-for _model in (graph.Merge, graph.Block, ir.Network):  # the models that hold layers (merges and blocks nest them)
+for _model in (
+    graph.Merge,
+    graph.Block,
+    sequential.Seq,
+    ir.Network,
+):  # the models that hold layers (merges and blocks nest them)
     _model.model_rebuild(_types_namespace={"AnyLayer": AnyLayer}, force=True)

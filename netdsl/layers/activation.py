@@ -82,21 +82,20 @@ class ArithmeticOp(ElementWise):
         return "add" if self.operator == "+" else "multiply"
 
     def to_keras(self, keras: Any, name: str) -> Any:
-        """The arithmetic, then the operation renamed to `name` (as a fresh session names it), so that its
-        automatic name, drawn from Keras's counter, can never clash with a layer netdsl named."""
         value = float(self.value)
-
-        def apply(x: Any) -> Any:
-            out = x + value if self.operator == "+" else x * value
-            history = getattr(out, "_keras_history", None)  # (operation, node index, tensor index)
-            if history is not None:
-                history[0].name = name
-            return out
-
-        return apply
+        return lambda x: named_operation(x + value if self.operator == "+" else x * value, name)
 
     def to_source(self, name: str | None = None) -> str:
         return f"(lambda t: t {self.operator} {float(self.value)!r})"
+
+
+def named_operation(out: Any, name: str) -> Any:
+    """A Keras operation's output, its operation renamed to `name` (as a fresh session names it), so that its
+    automatic name, drawn from Keras's counter, can never clash with a layer netdsl named."""
+    history = getattr(out, "_keras_history", None)  # (operation, node index, tensor index)
+    if history is not None:
+        history[0].name = name
+    return out
 
 
 def activation_op(function: str, alpha: float | None = None, layer_class: str | None = None) -> Op:

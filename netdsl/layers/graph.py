@@ -8,12 +8,18 @@ unique in the network), so here a graph only binds and looks them up.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from pydantic import ValidationInfo, field_validator
+
 from netdsl.ir import Layer, Span
+from netdsl.layers.activation import named_operation
 from netdsl.layers.base import Graph, Op, ReceptiveField, Shape, ShapeError, Syntax, Tensor, fmt_shape, widest
+from netdsl.layers.scale import ScaledAddOp
 
 
 def _labelled(shapes: tuple[Shape, ...], labels: tuple[str, ...]) -> str:
@@ -122,8 +128,26 @@ class ConcatenateOp(Op):
         return {"axis": self.axis} if self.axis != -1 else {}
 
 
+@dataclass(frozen=True)
+class SumOp(ElementwiseOp):
+    """`plus`: Python's `+` on Keras tensors, an operation and not a layer (absent from `model.layers`, yet
+    named 'add' from the counter layers are named by), as ConvNeXt writes its residual `inputs + x`."""
+
+    keras_class: ClassVar[str] = "Operation"
+    prefix: ClassVar[str] = "add"
+    word: ClassVar[str] = "plus"
+    is_layer: ClassVar[bool] = False
+
+    def to_keras(self, keras: Any, name: str) -> Any:
+        return lambda tensors: named_operation(functools.reduce(operator.add, tensors), name)
+
+    def to_source(self, name: str | None = None) -> str:
+        return "(lambda tensors: sum(tensors[1:], tensors[0]))"
+
+
 MERGES: dict[str, type[Op]] = {
     "add": MergeAddOp, "cat": ConcatenateOp, "mul": MultiplyOp, "avg": AverageOp, "max": MaximumOp, "sub": SubtractOp,
+    "plus": SumOp,
 }  # fmt: skip
 
 
@@ -136,14 +160,23 @@ class Merge(Layer):
     """`add [a | b]`, `cat [a | b | c]`, `add d1`, `cat d1 [a]`: the named tensors and the branches (each
     applied to the current tensor), in the order written, joined by one Keras merge layer. One branch alone is joined with the
     current tensor (`add [conv 64; conv 64]` is a residual block, `cat [bn; relu; conv 32]` a dense layer);
-    `id` is the identity branch."""
+    `id` is the identity branch. `add scale=S [a | b]` is a + b * S (Inception-ResNet's scaled residual, one
+    CustomScaleLayer); `plus [a | b]` is a + b with Keras's `+` on tensors, an operation rather than a layer."""
 
     kind: Literal["merge"] = "merge"
-    mode: Literal["add", "cat", "mul", "avg", "max", "sub"]
+    mode: Literal["add", "cat", "mul", "avg", "max", "sub", "plus"]
     branches: tuple[tuple[AnyLayer, ...], ...] = ()  # noqa: F821  (completed in netdsl.layers)
     refs: tuple[str, ...] = ()
     ref_names: tuple[str, ...] = ()  # the names as written, for messages and emitted code
     axis: int = -1
+    scale: float | None = None
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_is_adds(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("mode") != "add":
+            raise ValueError(f"applies to add only, not to {info.data.get('mode')}")
+        return value
 
     words: ClassVar[tuple[str, ...]] = tuple(MERGES)
     internal: ClassVar[frozenset[str]] = Layer.internal | {"mode", "branches", "refs", "ref_names"}
@@ -168,6 +201,8 @@ class Merge(Layer):
             label = "the branch" if len(self.branches) == 1 else f"branch {number}"
             labels.append(label + (_where(branch, None) if branch else ""))
         op = MERGES[self.mode]
+        if self.scale is not None:
+            return graph.call(ScaledAddOp(self.scale, tuple(labels)), *inputs)
         merge = op(axis=self.axis, labels=tuple(labels)) if op is ConcatenateOp else op(labels=tuple(labels))  # type: ignore[call-arg]
         return graph.call(merge, *inputs)
 

@@ -203,10 +203,19 @@ class NormalizationOp(ElementWise):
     """Keras Normalization over the last axis. Given mean and variance it holds no weights; otherwise it
     has the statistics `adapt()` fills as non-trainable weights: mean (C), variance (C) and a count."""
 
-    mean: float | None = None
-    variance: float | None = None
+    mean: float | tuple[float, ...] | None = None
+    variance: float | tuple[float, ...] | None = None
     keras_class: ClassVar[str] = "Normalization"
     prefix: ClassVar[str] = "normalization"
+
+    def output_shape(self, *inputs: Shape) -> Shape:
+        for what, value in (("mean", self.mean), ("variance", self.variance)):
+            if isinstance(value, tuple) and (not inputs[0] or len(value) != inputs[0][-1]):
+                raise ShapeError(
+                    "E320", f"normalization {what} has {len(value)} values for the {inputs[0][-1] if inputs[0] else 0} "
+                    f"channels of {fmt_shape(inputs[0])}", help="give one value per channel, or one for all",
+                )  # fmt: skip
+        return inputs[0]
 
     def weights(self, *inputs: Shape) -> list[Weight]:
         if self.mean is not None:
@@ -215,26 +224,36 @@ class NormalizationOp(ElementWise):
         return [Weight("mean", channels, False), Weight("variance", channels, False), Weight("count", (), False)]
 
     def keras_args(self) -> dict[str, Any]:
-        return {"mean": self.mean, "variance": self.variance} if self.mean is not None else {}
+        if self.mean is None:
+            return {}
+        listed = lambda value: list(value) if isinstance(value, tuple) else value  # noqa: E731  (as Keras's config has it)
+        return {"mean": listed(self.mean), "variance": listed(self.variance)}
+
+
+PerChannel = float | tuple[float, ...]
+"""One value for every channel (`mean=0.5`), or one per channel (`mean=(123.675, 116.28, 103.53)`)."""
 
 
 class Normalize(Layer):
     """`normalize [mean=M variance=V]`: Keras Normalization, (x - mean) / sqrt(variance), as EfficientNet's
-    stem. Without mean and variance it carries the per-channel statistics Keras's `adapt()` computes
-    (2*C+1 non-trainable weights; netdsl does not adapt them: load them with the weights)."""
+    stem; M and V are one number or one per channel (`mean=(123.675, 116.28, 103.53)`, ConvNeXt's). Without
+    them it carries the per-channel statistics Keras's `adapt()` computes (2*C+1 non-trainable weights;
+    netdsl does not adapt them: load them with the weights)."""
 
     kind: Literal["normalize"] = "normalize"
-    mean: float | None = None
-    variance: float | None = Field(None, gt=0, validate_default=True)
+    mean: PerChannel | None = None
+    variance: PerChannel | None = Field(None, validate_default=True)
 
     syntax: ClassVar[Syntax] = Syntax(example="normalize mean=0.5 variance=0.25")
     summary: ClassVar[str] = "(x - mean) / sqrt(variance), Keras Normalization (or its adapted statistics)"
 
     @field_validator("variance")
     @classmethod
-    def _both_or_neither(cls, value: float | None, info: ValidationInfo) -> float | None:
+    def _both_or_neither(cls, value: PerChannel | None, info: ValidationInfo) -> PerChannel | None:
         if (value is None) != (info.data.get("mean") is None):
             raise ValueError("must be given together with mean= (or neither, for adapted statistics)")
+        if value is not None and min(value if isinstance(value, tuple) else (value,)) <= 0:
+            raise ValueError("must be greater than 0")
         return value
 
     def apply(self, x: Tensor, graph: Graph) -> Tensor:

@@ -1,0 +1,156 @@
+"""The zoo's specs of the families that keras.applications builds with Keras classes of its own or with
+Keras operations between layers (InceptionResNetV2's CustomScaleLayer; ConvNeXt's LayerScale, Sequential
+stem and downsamplings and `inputs + x` residuals), against keras.applications itself, each model built
+once per module (`weights=None`, with its top, at its default input size): totals, and for every layer in
+`model.layers` order its class, output shape, counts, wiring by position and its whole Keras config.
+
+A Sequential's config lists the configs of the layers inside it, compared without their names (automatic
+in netdsl, explicit in keras.applications). Each of netdsl's layers is called on inputs of its shapes
+before its config is read, as keras.applications' have been: a called layer's config can differ from a
+constructed one's (a Sequential's records its InputLayer and build shapes, a LayerNormalization's axis
+becomes a list).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import netdsl
+from netdsl.verify import keras_layers
+from tests.test_zoo import ZOO, config
+from tests.test_zoo_mobile import wiring
+
+MODELS = {
+    "inception_resnet_v2": "InceptionResNetV2",
+    "convnext_tiny": "ConvNeXtTiny",
+}
+"""Zoo spec -> the keras.applications function it reproduces."""
+TOTALS = {  # (total, trainable, non-trainable), as keras.applications' models print them
+    "inception_resnet_v2": (55_873_736, 55_813_192, 60_544),
+    "convnext_tiny": (28_589_128, 28_589_128, 0),
+}
+LAYERS = {"inception_resnet_v2": 782, "convnext_tiny": 135}
+"""len(model.layers), the InputLayer included."""
+
+
+def nameless(found: dict) -> dict:
+    """A layer's config without its name, nor the names of the layers inside it (a Sequential's)."""
+    if "layers" not in found:
+        return found
+    inner = [
+        {**entry, "config": {k: v for k, v in entry["config"].items() if k != "name"}} for entry in found["layers"]
+    ]
+    return {**found, "layers": inner}
+
+
+def analyze_with_called_configs(net: netdsl.Network) -> tuple[netdsl.Report, dict[str, dict]]:
+    """The report, and for each row the config of the Keras layer netdsl's compiler constructs for it, called
+    on inputs of its row's shapes, as keras.applications' layers have been (a called Sequential's config
+    records its InputLayer and build shapes; a called LayerNormalization's axis is a list)."""
+    import keras
+
+    from netdsl.analysis import ShapeGraph
+
+    ops = {}
+    call = ShapeGraph.call
+
+    def recording(graph, op, *inputs, name=None):
+        node = call(graph, op, *inputs, name=name)
+        if op.is_layer:  # not `inputs + x`, a Keras operation with no config
+            ops[node.name] = (op, len(node.shape) + 1, [node.shape for node in inputs])
+        return node
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ShapeGraph, "call", recording)
+        report = netdsl.analyze(net)
+    configs = {}
+    for name, (op, rank, shapes) in ops.items():
+        layer = op.to_keras(keras, name)
+        tensors = [keras.Input(shape) for shape in shapes]
+        layer(tensors if len(tensors) > 1 else tensors[0])
+        configs[name] = config(layer, rank)
+    return report, configs
+
+
+@pytest.fixture(scope="module")
+def applications() -> Any:
+    """Each keras.applications model, built at most once for this module (and only when a test needs it)."""
+    keras = pytest.importorskip("keras")
+    built: dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name not in built:
+            built[name] = getattr(keras.applications, MODELS[name])(weights=None)
+        return built[name]
+
+    return get
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_zoo_spec_equals_keras_applications_layer_by_layer(applications: Any, name: str) -> None:
+    model = applications(name)
+    report, configs = analyze_with_called_configs(netdsl.load(ZOO / f"{name}.net"))
+    ours, theirs = wiring(report.layers), wiring(keras_layers(model))
+    assert len(ours) == len(theirs) == LAYERS[name]
+    for index, (a, b) in enumerate(zip(ours, theirs)):
+        layer = model.layers[index]
+        assert a == b, f"layer {index}: netdsl {report.layers[index].name} vs Keras {layer.name}"
+        if index:  # the whole config of the layer netdsl's compiler constructs (the input layer is no op)
+            theirs_config = nameless(config(layer, len(layer.output.shape)))
+            assert nameless(configs[report.layers[index].name]) == theirs_config, f"config of {layer.name}"
+    assert (report.total_params, report.trainable_params, report.non_trainable_params) == TOTALS[name]
+    assert report.total_params == model.count_params()
+    assert report.output_shape == tuple(model.output.shape)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_zoo_spec_is_short_names_its_paper_and_checks_without_a_warning(name: str) -> None:
+    text = (ZOO / f"{name}.net").read_text()
+    lines = text.splitlines()
+    assert len(lines) <= 40 and lines[0].startswith("#")
+    opening = " ".join(line for line in lines if line.startswith("#"))
+    assert '"' in opening and any(str(year) in opening for year in range(2015, 2025)), "the paper's title and year"
+    report = netdsl.analyze(netdsl.load(ZOO / f"{name}.net"))
+    assert (report.total_params, report.trainable_params, report.non_trainable_params) == TOTALS[name]
+    assert report.warnings == []
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_zoo_spec_builds_what_the_analyzer_says(name: str) -> None:
+    """`netdsl check --verify`: netdsl's own compiler builds the spec, names and inputs included."""
+    keras = pytest.importorskip("keras")
+    keras.backend.clear_session()
+    verification = netdsl.verify(netdsl.load(ZOO / f"{name}.net"))
+    assert verification.ok, [d.message for d in verification.differences[:5]]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("conv 4 k3; add [ conv 4 k1 | id ]", "a merge of 2 tensors (add) cannot be inside it"),
+        ("conv 4 as a", "a name (`as a`) cannot be inside it"),
+        ("relu6 offset=3", "a Keras operation that is no layer (add) cannot be inside it"),
+        ("", "seq needs at least one layer inside"),
+    ],
+)
+def test_seq_refuses_what_a_sequential_cannot_hold(check_spec, body: str, message: str) -> None:
+    path, result = check_spec(f"input 8x8x4\nseq [ {body} ]\n")
+    assert result.exit_code == 1
+    assert f"{path}:2:1: error[E535]: seq: " in result.output and message in result.output, result.output
+
+
+def test_what_seq_add_scale_and_layerscale_refuse_is_located(check_spec) -> None:
+    for spec, expected in [
+        ("add scale=.1 [ conv 5 | id ]", "2:1: error[E304]: add: the inputs have different shapes"),
+        ("add scale=.1 [ id | conv 4 | id ]", "2:1: error[E315]: add: add scale= adds the second of two tensors"),
+        ("cat scale=.1 [ conv 5 | id ]", "2:5: error[E201]: cat: scale applies to add only, not to cat"),
+        ("seq [ conv 4 k9 valid ]", "2:1: error[E303]: seq: conv2d with kernel 9x9 and 'valid' padding shrinks"),
+        ("normalize mean=(1, 2) variance=(1, 2)", "2:1: error[E320]: normalize: normalization mean has 2 values"),
+        ("layerscale 0", "2:12: error[E201]: layerscale: init_values must be greater than 0"),
+    ]:
+        path, result = check_spec(f"input 8x8x4\n{spec}\n")
+        assert result.exit_code == 1 and f"{path}:{expected}" in result.output, result.output
