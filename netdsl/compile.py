@@ -68,8 +68,7 @@ class KerasGraph(GraphBase[Any]):
         name = self.namer(op.prefix)
         if self.layer is not None:
             self.sources[name] = self.layer
-        layer = op.to_keras(self.keras, name)
-        return layer(list(inputs) if len(inputs) > 1 else inputs[0])
+        return op.call_keras(op.to_keras(self.keras, name), inputs)
 
 
 @dataclass

@@ -202,9 +202,8 @@ def _op_lines(calls: tuple[OpCall, ...], argument: Any) -> list[str]:
         if len(construct) > WRAP and not _is_opaque(call.op):  # one argument per line, as a formatter would
             construct = f"{constructor}(\n" + "".join(f"{INDENT}{arg},\n" for arg in args) + ")"
         inputs = [i if isinstance(i, str) else names[i] for i in call.inputs]
-        applied = inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"
         names[index] = target
-        lines.append(f"{target} = {construct}({applied})")
+        lines.append(f"{target} = {construct}({call.op.call_source(inputs)})")
     return lines
 
 

@@ -160,6 +160,7 @@ class Layer(BaseModel):
     words: ClassVar[tuple[str, ...] | None] = None  # the statement words; None: the kind; (): none (made by lowering)
     internal: ClassVar[frozenset[str]] = frozenset({"kind", "span", "tap"})  # fields no argument may set
     takes_branches: ClassVar[bool] = False  # `add [a | b]`: the layer holds sub-networks
+    takes_names: ClassVar[int] = 0  # `mha 8 64 memory`: up to this many bare words name tensors (`refs`)
     own_function: ClassVar[bool] = False  # `netdsl emit` writes each use as a call of a function of its own
     restarts_path: ClassVar[bool] = False  # `use NAME`: what follows no longer comes after the layers above
     keeps_predictions: ClassVar[bool] = False  # acts only while training (dropout): harmless after the softmax

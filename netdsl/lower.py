@@ -150,6 +150,8 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
             return self.merge(cmd, env, depth)
         if cls.takes_branches:  # `seq [ ... ]`: options and a body, no names to merge
             return self.nested(cls, cmd, env, depth)
+        if cls.takes_names:  # names resolve in the scope of each use: never cached
+            return self.with_names(cls, cmd, env)
         used = tuple(sorted((k, repr(v)) for k, v in env.items() if any(_mentions(a, k) for a in cmd.args)))
         key = (id(cmd), used)
         if key in self.cache:  # the same statement with the same variables: reuse the frozen node

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from netdsl.diagnostics import did_you_mean
-from netdsl.ir import Command, Define, InputSpec, Layer, Span, Statement
+from netdsl.ir import Argument, Command, Define, InputSpec, Layer, Span, Statement
 from netdsl.layers.graph import Block, Merge, Use
 from netdsl.names import BAD, Scopes
 from netdsl.provenance import BlockUse, Origin, Run, Trail
@@ -69,17 +69,53 @@ class GraphStatements:
 
     # ------------------------------------------------------------ statements
 
-    def merge(self, cmd: Command, env: dict[str, Any], depth: int) -> Layer | None:
-        """`add [a | b]`, `cat d1`, `cat d1 axis=1 [a]`: named tensors and options, then branches."""
+    def references(self, args: Sequence[Argument], env: dict[str, Any], words: frozenset[str] = frozenset()):
+        """A statement's bare words that name tensors (not variables, nor the layer's own `words`): their
+        unique names, as written, the other arguments, and whether every name was found."""
         refs, names, rest, ok = [], [], [], True
-        for arg in cmd.args:
-            if arg.key is None and isinstance(arg.value, str) and not arg.quoted and arg.value not in env:
+        for arg in args:
+            if (
+                arg.key is None
+                and isinstance(arg.value, str)
+                and not arg.quoted
+                and arg.value not in env
+                and arg.value not in words
+            ):
                 unique = self.reference(arg.value, arg.span)
                 ok &= unique is not None
                 refs.append(unique)
                 names.append(arg.value)
             else:
                 rest.append(arg)
+        return refs, names, rest, ok
+
+    def with_names(self, cls: type[Layer], cmd: Command, env: dict[str, Any]) -> Layer | None:
+        """`mha 8 64 memory`: a layer whose bare words (other than its flags) name the tensors it reads."""
+        syntax = cls.syntax
+        words = frozenset(syntax.flags) | (syntax.sequence[1] if syntax.sequence else frozenset())
+        for arg in cmd.args:  # a misspelt flag (`casual`) that names no tensor either
+            word = arg.value if arg.is_word else None
+            if word and word not in env and word not in words and self.scopes.find(word) is None:
+                hint = did_you_mean(word, words)
+                if hint:
+                    self.error("E202", f"{cmd.word}: unknown argument '{word}'", arg.span, help=hint)  # type: ignore[attr-defined]
+                    return None
+        refs, names, rest, ok = self.references(cmd.args, env, words)
+        if len(refs) > cls.takes_names:
+            self.error("E202", f"{cmd.word} reads at most {cls.takes_names} named tensors, got {len(refs)}: "  # type: ignore[attr-defined]
+                       + ", ".join(names), cmd.span, help=f"for example `{syntax.example}`")  # fmt: skip
+            return None
+        fields = [f for f in cls.model_fields if f not in cls.internal]
+        bound = self.bind(cmd.word, syntax, fields, rest, env)  # type: ignore[attr-defined]
+        if bound is None or not ok:
+            return None
+        values, spans = bound
+        data = {**values, "refs": tuple(refs), "ref_names": tuple(names), "span": cmd.span}
+        return self.validate(cmd.word, cls, data, spans, cmd.span, syntax.example)  # type: ignore[attr-defined]
+
+    def merge(self, cmd: Command, env: dict[str, Any], depth: int) -> Layer | None:
+        """`add [a | b]`, `cat d1`, `cat d1 axis=1 [a]`: named tensors and options, then branches."""
+        refs, names, rest, ok = self.references(cmd.args, env)
         bound = self.bind(cmd.word, Merge.syntax, ["axis", "scale"], rest, env)  # type: ignore[attr-defined]
         branches = [tuple(self.sequence(body, env, depth, "a branch")) for body in cmd.branches or ()]
         if bound is None or not ok:

@@ -55,6 +55,8 @@ def test_dense_on_a_feature_map_acts_on_the_last_axis_and_warns() -> None:
     assert dense.output_shape == (None, 8, 8, 5) and dense.params == 3 * 5 + 5
     assert [w.code for w in report.warnings] == ["W402"]
     assert report.warnings[0].span.line == 2
+    per_step = analyze("input 10x16\ndense 32 gelu\ndense 16")  # a Transformer's feed-forward block: no W402
+    assert per_step.layers[-1].output_shape == (None, 10, 16) and per_step.warnings == []
 
 
 def test_a_dense_per_position_before_a_pooling_is_no_warning() -> None:

@@ -179,6 +179,26 @@ def multitask(keras):
     return keras.Model(inputs, [label, box])
 
 
+def vit(keras):
+    """After Keras's example "Image classification with Vision Transformer", with the positions as an input."""
+    L = fresh(keras)
+    image = keras.Input((32, 32, 3))
+    positions = keras.Input((64,), dtype="int32")
+    where = L.Embedding(64, 64)(positions)
+    x = L.Reshape((64, 64))(L.Conv2D(64, 4, strides=4)(image))
+    x = L.Add()([x, where])
+    for _ in range(4):
+        y = L.LayerNormalization(epsilon=1e-6)(x)
+        y = L.MultiHeadAttention(num_heads=4, key_dim=16, dropout=0.1)(y, y)
+        x = L.Add()([x, y])
+        y = L.LayerNormalization(epsilon=1e-6)(x)
+        y = L.Dropout(0.1)(L.Dense(128, activation="gelu")(y))
+        y = L.Dropout(0.1)(L.Dense(64)(y))
+        x = L.Add()([x, y])
+    x = L.GlobalAveragePooling1D()(L.LayerNormalization(epsilon=1e-6)(x))
+    return keras.Model([image, positions], L.Activation("softmax")(L.Dense(10)(x)))
+
+
 # What the papers' own (PyTorch) code counts: Keras adds batch norm's moving statistics (2*C per layer, the
 # non-trainable ones), and the pre-activation ResNet of kuangliu/pytorch-cifar has no final bn.
 CASES = {
@@ -191,6 +211,7 @@ CASES = {
     "conv_autoencoder": (conv_autoencoder, 4_385),  # the blog's summary: 4,385 parameters
     "bigru_classifier": (bigru_classifier, None),
     "multitask": (multitask, None),
+    "vit": (vit, None),
 }
 
 
@@ -251,3 +272,29 @@ def test_odd_inputs_equal_keras(keras, case: str) -> None:
     for layer in layers(keras, L, x):
         x = layer(x)
     assert_equal_to_keras(netdsl.check(text), keras.Model(inputs, x))
+
+
+SEQ2SEQ = """input 12x16 as source
+input 7x8 as target
+use source
+add [ layernorm; mha 2 8 ] as memory
+use target
+dense 16 as t
+add [ mha 2 8 causal ]
+add [ mha 4 4 memory value_dim=6 nobias ]
+dense 10 softmax
+"""
+
+
+def test_encoder_decoder_attention_equals_keras(keras) -> None:
+    """A Transformer's three attentions: the encoder's self-attention, the decoder's causal self-attention, and
+    the decoder attending to the encoder's output (the current tensor the query, `memory` the value)."""
+    L = fresh(keras)
+    source, target = keras.Input((12, 16)), keras.Input((7, 8))
+    y = L.LayerNormalization()(source)
+    memory = L.Add()([source, L.MultiHeadAttention(2, 8)(y, y)])
+    t = L.Dense(16)(target)
+    x = L.Add()([t, L.MultiHeadAttention(2, 8)(t, t, use_causal_mask=True)])
+    x = L.Add()([x, L.MultiHeadAttention(4, 4, value_dim=6, use_bias=False)(x, memory)])
+    model = keras.Model([source, target], L.Activation("softmax")(L.Dense(10)(x)))
+    assert_equal_to_keras(netdsl.check(SEQ2SEQ), model)

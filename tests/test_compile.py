@@ -113,7 +113,7 @@ def test_check_verify_json_carries_the_verification(runner) -> None:
 
 def test_check_verify_catches_a_broken_shape_rule(runner, monkeypatch, write_spec) -> None:
     """'same' padding rounding down instead of up: shapes go wrong on odd sizes, and verify says where."""
-    monkeypatch.setattr("netdsl.layers.base.conv_output_length", floor_same_padding)
+    monkeypatch.setattr("netdsl.layers.shapes.conv_output_length", floor_same_padding)
     spec = write_spec("input 9x9x3\nconv 4 k3 s2 relu\ngmp\ndense 2\n")
     result = runner.invoke(main, ["check", "--verify", str(spec)])
     assert result.exit_code == 1

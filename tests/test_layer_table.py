@@ -140,6 +140,12 @@ ROWS = [
     Row("input 20x8; lstm 16 bidir", lambda L: [L.Bidirectional(L.LSTM(16))], 2 * 20 * lstm(16, 8), None),
     Row("input 20x8; gru 16 bidir merge=sum", lambda L: [L.Bidirectional(L.GRU(16), merge_mode="sum")], 2 * 20 * lstm(16, 8, gates=3), None),
     Row("input 20x8; gru 16 return_sequences=1", lambda L: [L.GRU(16, return_sequences=True)], 20 * lstm(16, 8, gates=3), None),
+    # attention: (query, value[, key]); MACs: the four projections, the scores and the weighted values
+    Row("input 10x16; mha 4 8", lambda L, x: L.MultiHeadAttention(4, 8)(x, x), 3 * 10 * 16 * 4 * 8 + 10 * 10 * 4 * 16 + 10 * 4 * 8 * 16, None),
+    Row("input 4x5x8; mha 2 4 value_dim=3 output_dim=6 nobias dropout=.1", lambda L, x: L.MultiHeadAttention(2, 4, value_dim=3, output_shape=6, use_bias=False, dropout=0.1)(x, x), 2 * 20 * 8 * 2 * 4 + 20 * 8 * 2 * 3 + 20 * 20 * 2 * 7 + 20 * 2 * 3 * 6, None),
+    Row("input 10x16; dense 6 as m; dense 4; mha 2 8 m causal", lambda L, x: (lambda m: L.MultiHeadAttention(2, 8)(L.Dense(4)(m), m, use_causal_mask=True))(L.Dense(6)(x)), 10 * 4 * 16 + 2 * 10 * 6 * 16 + 10 * 10 * 2 * 16 + 10 * 2 * 8 * 4, None),
+    Row("input 10x16; dense 6 as v; dense 5 as k; dense 4; mha 2 3 v k", lambda L, x: (lambda v: (lambda k: L.MultiHeadAttention(2, 3)(L.Dense(4)(k), v, k))(L.Dense(5)(v)))(L.Dense(6)(x)), 10 * 2 * 3 * (4 + 5 + 6) + 10 * 10 * 2 * 6 + 10 * 2 * 3 * 4, None),
+    Row("input 10x16; mha 2 8; dropout .1", lambda L, x: (lambda y: L.Dropout(0.1)(y))(L.MultiHeadAttention(2, 8)(x, x)), 0, None),
     # resampling and shape
     Row("input 5x7x3; upsample", lambda L: [L.UpSampling2D()], 0, None),
     Row("input 5x7x3; upsample 2x3 bilinear", lambda L: [L.UpSampling2D((2, 3), interpolation="bilinear")], 0, None),
@@ -293,6 +299,11 @@ REFUSED = [
     ("input 10; gmp", "2:1: error[E302]: gmp: global_max_pooling2d needs a 4-D input (batch, height, width, channels); got (None, 10)"),
     ("input 8x8x3; dropout .1 noise_shape=1x1", "2:1: error[E320]: dropout: dropout noise_shape 1x1 does not fit the input (None, 8, 8, 3)"),
     ("input 8x8x3; dwconv multiplier=0", "2:8: error[E201]: dwconv: multiplier must be a positive integer, got 0"),
+    ("input 20; mha 2 4", "2:1: error[E302]: mha: multi_head_attention needs a query with positions and features, such as (batch, steps, features); got (None, 20)"),
+    ("input 4x4x8 as img; input 10x8 as seq; mha 2 4 img", "3:1: error[E304]: mha: the query is (None, 10, 8), the value (None, 4, 4, 8); the value (and key) need the query's rank"),
+    ("input 10x16 as a; conv 4 k3 s2; mha 2 4 a causal", "3:1: error[E304]: mha: a causal mask needs as many query as value positions; got (None, 5, 4) and (None, 10, 16)"),
+    ("input 10x16 as a; dense 4 as b; dense 4 as c; mha 2 4 a b c", "4:1: error[E202]: mha reads at most 2 named tensors, got 3: a, b, c"),
+    ("input 10x16; mha 2 4 casual", "2:9: error[E202]: mha: unknown argument 'casual'"),
 ]
 # fmt: on
 

@@ -10,6 +10,7 @@ from pydantic import Field
 from netdsl import ir
 from netdsl.layers import (  # noqa: F401  (registration)
     activation,
+    attention,
     conv,
     dense,
     depthwise,

@@ -46,7 +46,9 @@ class DenseOp(Regularized):
         return math.prod(inputs[0]) * self.units
 
     def warnings(self, *inputs: Shape) -> list[tuple[str, str]]:
-        if len(inputs[0]) > 1:
+        """W402 on an image or a volume; on a sequence, acting on each step is what a Transformer's feed-forward
+        layers and a tagger's outputs are for."""
+        if len(inputs[0]) > 2:
             return [(
                 "W402",
                 f"dense on the unpooled {fmt_shape(inputs[0])} acts on the last axis only "
