@@ -42,6 +42,8 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
                                                     "inception_resnet_block")),
     "convnext_tiny": ("convnext", ("ConvNeXtTiny", "ConvNeXt", "ConvNeXtBlock", "LayerScale", "StochasticDepth",
                                    "PreStem", "Head")),
+    "efficientnetv2b0": ("efficientnet_v2", ("EfficientNetV2B0", "EfficientNetV2", "FusedMBConvBlock", "MBConvBlock",
+                                             "round_filters", "round_repeats")),
 }  # fmt: skip
 """Zoo spec -> (keras.applications module, the public function then the helpers it calls;
 `module.name` for a helper from another module)."""
