@@ -44,6 +44,8 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
                                    "PreStem", "Head")),
     "efficientnetv2b0": ("efficientnet_v2", ("EfficientNetV2B0", "EfficientNetV2", "FusedMBConvBlock", "MBConvBlock",
                                              "round_filters", "round_repeats")),
+    "nasnet_mobile": ("nasnet", ("NASNetMobile", "NASNet", "_separable_conv_block", "_adjust_block", "_normal_a_cell",
+                                 "_reduction_a_cell")),
 }  # fmt: skip
 """Zoo spec -> (keras.applications module, the public function then the helpers it calls;
 `module.name` for a helper from another module)."""

@@ -10,7 +10,7 @@ from typing import Any
 from netdsl.diagnostics import did_you_mean
 from netdsl.ir import Argument, Command, Define, InputSpec, Layer, Span, Statement
 from netdsl.layers.graph import Block, Merge, Use
-from netdsl.names import BAD, Scopes
+from netdsl.names import BAD, Binding, Scopes
 from netdsl.provenance import BlockUse, Origin, Run, Trail
 
 
@@ -185,15 +185,23 @@ class GraphStatements:
         values = self.block_arguments(define, cmd, env)
         if values is None:
             return None
+        tensors = self.tensor_arguments(values)
         self.frames.append(BlockUse(define.name, cmd.span, tuple(values.items())))
         outer, self.scopes = self.scopes, Scopes(counts=self.scopes.counts)  # a block sees only its own names
+        self.scopes.stack[0].update(tensors)  # and the tensors passed to it (`normal 44 c1`: `use p` inside)
         try:
-            body = self.sequence(define.body, values, depth, "a block")
+            body = self.sequence(define.body, {k: v for k, v in values.items() if k not in tensors}, depth, "a block")
         finally:
             self.scopes = outer
             self.frames.pop()
         args = tuple((k, v) for k, v in values.items() if isinstance(v, (int, float, str, tuple)))
         return Block(name=define.name, args=args, body=tuple(body), span=cmd.span)
+
+    def tensor_arguments(self, values: dict[str, Any]) -> dict[str, Binding]:
+        """The parameters whose value is a bare word naming a tensor visible at the use (`cell 44 prev`): inside
+        the block the parameter names that tensor, as NASNet's cells read the previous cell's input."""
+        found = {param: self.scopes.find(value) for param, value in values.items() if isinstance(value, str)}
+        return {param: binding for param, binding in found.items() if binding is not None}
 
     def block_arguments(self, define: Define, cmd: Command, env: dict[str, Any]) -> dict[str, Any] | None:
         """The parameters' values at a use: positional in order, then by name, then the defaults."""

@@ -104,6 +104,21 @@ def test_names_are_scoped_to_repeat_iterations_branches_and_blocks() -> None:
     assert "error[E209]: unknown name 'outer'" in error_of("input 8x8x4\nconv 4 as outer\ndef b [ add outer ]\nb\n")
 
 
+def test_a_block_reads_the_tensors_given_to_it_as_arguments() -> None:
+    """`cell 6 a`: a parameter whose value names a visible tensor is that tensor inside (NASNet's two-input
+    cells); the block still sees no other outer name, and a word that names no tensor stays a value."""
+    cell = "def cell f p [ conv f k1 as h; add [ id | use p; conv f k1 ]; cat h ]\ninput 8x8x4\n"
+    report = report_of(cell + "conv 4 k1 as a\nconv 4 k3\ncell 6 a\n")
+    rows = {row.name: row for row in report.layers}
+    assert rows["conv2d_3"].inputs == ("conv2d",) and rows["conv2d_2"].inputs == ("conv2d_1",)
+    assert report.output_shape == (None, 8, 8, 12)
+    twice = report_of(cell + "conv 4 k1 as a\ncell 6 a\ncell 6 a\n")  # each use reads `a` again
+    assert [r.inputs for r in twice.layers if r.name in ("conv2d_2", "conv2d_4")] == [("conv2d",), ("conv2d",)]
+    assert "error[E209]: unknown name 'b'" in error_of(cell + "conv 4 k1 as a\nconv 4 as b\ndef d p [ add b ]\nd a\n")
+    act = report_of("def c f a [ conv f activation=a ]\ninput 8x8x4\nc 4 relu\n")  # `relu` names no tensor
+    assert act.layers[-1].type == "Conv2D"
+
+
 def test_a_name_never_used_is_a_warning_once() -> None:
     assert codes("input 8\nrepeat 3 [ dense 4 as h ]\ndense 2\n") == ["W407"]
     assert codes("input 8x8x3 as image\nconv 4\n") == ["W407"]
