@@ -135,6 +135,42 @@ def test_zoo_spec_equals_keras_applications_layer_by_layer(applications: Any, na
     assert report.output_shape == tuple(model.output.shape)
 
 
+BY_COUNTS = {"convnext_small": "ConvNeXtSmall", "convnext_base": "ConvNeXtBase"}
+"""Specs that differ from convnext_tiny.net only in their header, widths and block counts: compared with
+keras.applications row by row (class, shape, counts, wiring) and in total, not config by config (the
+configs are those of convnext_tiny.net's lines, which test_zoo_spec_equals_keras_applications_layer_by_layer
+compares whole)."""
+BY_COUNTS_TOTALS = {"convnext_small": (50_223_688, 261), "convnext_base": (88_591_464, 261)}
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name", sorted(BY_COUNTS))
+def test_convnext_small_and_base_equal_keras_applications_row_by_row(name: str) -> None:
+    keras = pytest.importorskip("keras")
+    model = getattr(keras.applications, BY_COUNTS[name])(weights=None)
+    report = netdsl.analyze(netdsl.load(ZOO / f"{name}.net"))
+    assert wiring(report.layers) == wiring(keras_layers(model))
+    assert (report.total_params, len(report.layers)) == BY_COUNTS_TOTALS[name] == (model.count_params(), 261)
+    assert report.non_trainable_params == 0 and report.output_shape == tuple(model.output.shape)
+
+
+@pytest.mark.parametrize(
+    ("name", "changed"),
+    [
+        ("convnext_small", {"(192, 3), (384, 9), (768, 3)": "(192, 3), (384, 27), (768, 3)"}),
+        ("convnext_base", {"(192, 3), (384, 9), (768, 3)": "(256, 3), (512, 27), (1024, 3)", " 96": " 128"}),
+    ],
+)
+def test_convnext_small_and_base_differ_from_tiny_only_in_widths_and_counts(name: str, changed: dict) -> None:
+    def body(spec: str) -> list[str]:
+        return [line for line in (ZOO / f"{spec}.net").read_text().splitlines() if not line.startswith("#")]
+
+    tiny = body("convnext_tiny")
+    for old, new in changed.items():
+        tiny = [line.replace(old, new) for line in tiny]
+    assert body(name) == tiny
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_zoo_spec_is_short_names_its_paper_and_checks_without_a_warning(name: str) -> None:
     text = (ZOO / f"{name}.net").read_text()
@@ -190,10 +226,12 @@ def test_the_docs_show_these_specs_as_they_are() -> None:
     from bench.zoo import netdsl_lines
 
     page = (ZOO.parent.parent / "docs" / "zoo.md").read_text()
-    for name, function in MODELS.items():
+    layers = {**LAYERS, **{name: count for name, (_, count) in BY_COUNTS_TOTALS.items()}}
+    totals = {**TOTALS, **{name: (total, total, 0) for name, (total, _) in BY_COUNTS_TOTALS.items()}}
+    for name, function in {**MODELS, **BY_COUNTS}.items():
         row = f"| `specs/zoo/{name}.net` | `{function}` | "
         assert row in page, name
         cells = page.split(row)[1].splitlines()[0]
-        assert f" | {LAYERS[name]} | " + " | ".join(f"{n:,}" for n in TOTALS[name]) in cells, name
+        assert f" | {layers[name]} | " + " | ".join(f"{n:,}" for n in totals[name]) in cells, name
         lines, statements = netdsl_lines(name)
         assert f"| `{name}.net` | {lines} ({statements}) |" in page, name
