@@ -25,19 +25,23 @@ ZOO = ROOT / "specs" / "zoo"
 
 SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "vgg16": ("vgg16", ("VGG16",)),
+    "vgg19": ("vgg19", ("VGG19",)),
     "resnet50": ("resnet", ("ResNet50", "ResNet", "stack_residual_blocks_v1", "residual_block_v1")),
     "resnet101": ("resnet", ("ResNet101", "ResNet", "stack_residual_blocks_v1", "residual_block_v1")),
     "resnet152": ("resnet", ("ResNet152", "ResNet", "stack_residual_blocks_v1", "residual_block_v1")),
-    "resnet50v2": ("resnet_v2", ("ResNet50V2", "resnet.ResNet", "resnet.stack_residual_blocks_v2",
-                                 "resnet.residual_block_v2")),
-    "densenet121": ("densenet", ("DenseNet121", "DenseNet", "dense_block", "transition_block", "conv_block")),
+    **{name: ("resnet_v2", (function, "resnet.ResNet", "resnet.stack_residual_blocks_v2", "resnet.residual_block_v2"))
+       for name, function in [("resnet50v2", "ResNet50V2"), ("resnet101v2", "ResNet101V2"),
+                              ("resnet152v2", "ResNet152V2")]},
+    **{f"densenet{n}": ("densenet", (f"DenseNet{n}", "DenseNet", "dense_block", "transition_block", "conv_block"))
+       for n in (121, 169, 201)},
     "xception": ("xception", ("Xception",)),
     "inception_v3": ("inception_v3", ("InceptionV3", "conv2d_bn")),
     "mobilenet": ("mobilenet", ("MobileNet", "_conv_block", "_depthwise_conv_block")),
     "mobilenetv2": ("mobilenet_v2", ("MobileNetV2", "_inverted_res_block", "_make_divisible")),
-    "mobilenetv3small": ("mobilenet_v3", ("MobileNetV3Small", "MobileNetV3", "relu", "hard_sigmoid", "hard_swish",
-                                          "_depth", "_se_block", "_inverted_res_block")),
-    "efficientnetb0": ("efficientnet", ("EfficientNetB0", "EfficientNet", "block")),
+    **{f"mobilenetv3{size}": ("mobilenet_v3", (f"MobileNetV3{size.title()}", "MobileNetV3", "relu", "hard_sigmoid",
+                                               "hard_swish", "_depth", "_se_block", "_inverted_res_block"))
+       for size in ("small", "large")},
+    **{f"efficientnetb{i}": ("efficientnet", (f"EfficientNetB{i}", "EfficientNet", "block")) for i in range(8)},
     "inception_resnet_v2": ("inception_resnet_v2", ("InceptionResNetV2", "conv2d_bn", "CustomScaleLayer",
                                                     "inception_resnet_block")),
     "convnext_tiny": ("convnext", ("ConvNeXtTiny", "ConvNeXt", "ConvNeXtBlock", "LayerScale", "StochasticDepth",

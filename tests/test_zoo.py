@@ -29,11 +29,16 @@ ZOO = Path(__file__).resolve().parent.parent / "specs" / "zoo"
 
 APPLICATIONS = {
     "vgg16": "VGG16",
+    "vgg19": "VGG19",
     "resnet50": "ResNet50",
     "resnet101": "ResNet101",
     "resnet152": "ResNet152",
     "resnet50v2": "ResNet50V2",
+    "resnet101v2": "ResNet101V2",
+    "resnet152v2": "ResNet152V2",
     "densenet121": "DenseNet121",
+    "densenet169": "DenseNet169",
+    "densenet201": "DenseNet201",
     "xception": "Xception",
     "inception_v3": "InceptionV3",
 }
@@ -158,15 +163,29 @@ def test_zoo_specs_are_at_most_40_lines_and_name_their_paper(name: str) -> None:
     assert lines[0].startswith("# ") and re.search(r'"[^"]+" \([^)]*\d{4}\)', header), lines[:3]
 
 
-@pytest.mark.parametrize(
-    ("name", "counts"), [("resnet101", "(128, 4, 2), (256, 23, 2)"), ("resnet152", "(128, 8, 2), (256, 36, 2)")]
-)
-def test_resnet101_and_152_differ_from_resnet50_only_in_their_comments_and_counts(name: str, counts: str) -> None:
+COUNTS = [  # (spec, the spec it is a deeper copy of, {that spec's text: this one's})
+    ("resnet101", "resnet50", {"(128, 4, 2), (256, 6, 2)": "(128, 4, 2), (256, 23, 2)"}),
+    ("resnet152", "resnet50", {"(128, 4, 2), (256, 6, 2)": "(128, 8, 2), (256, 36, 2)"}),
+    ("resnet101v2", "resnet50v2", {"(128, 4), (256, 6)": "(128, 4), (256, 23)"}),
+    ("resnet152v2", "resnet50v2", {"(128, 4), (256, 6)": "(128, 8), (256, 36)"}),
+    ("densenet169", "densenet121", {"(24, 512)": "(32, 640)", "repeat 16 [": "repeat 32 ["}),
+    ("densenet201", "densenet121", {"(24, 512)": "(48, 896)", "repeat 16 [": "repeat 32 ["}),
+]
+
+
+@pytest.mark.parametrize(("name", "base", "counts"), COUNTS, ids=[row[0] for row in COUNTS])
+def test_deeper_variants_differ_from_their_base_only_in_comments_and_counts(name: str, base: str, counts: dict) -> None:
+    """ResNet101/152 from resnet50.net, ResNet101V2/152V2 from resnet50v2.net, DenseNet169/201 from
+    densenet121.net: the same statements but for the block counts (and DenseNet's channels after the third
+    block, which follow from its count: (256 + 32 * n) / 2)."""
     ours = [line for line in spec_lines(name) if not line.startswith("#")]
-    resnet50 = [
-        line.replace("(128, 4, 2), (256, 6, 2)", counts) for line in spec_lines("resnet50") if not line.startswith("#")
-    ]
-    assert ours == resnet50
+    theirs = []
+    for line in spec_lines(base):
+        if not line.startswith("#"):
+            for old, new in counts.items():
+                line = line.replace(old, new)
+            theirs.append(line)
+    assert ours == theirs
 
 
 def test_the_docs_show_the_zoo_as_it_is() -> None:

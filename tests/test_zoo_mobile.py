@@ -1,6 +1,7 @@
-"""The mobile zoo specs (specs/zoo/: MobileNet, MobileNetV2, MobileNetV3Small, EfficientNetB0) against
-keras.applications itself, built once per module with `weights=None`, its top, at 224x224x3: the totals
-and, in `model.layers` order, every layer's class, output shape, parameter counts and wiring.
+"""The mobile zoo specs (specs/zoo/: MobileNet, MobileNetV2, MobileNetV3Small and Large, EfficientNetB0 to
+B7) against keras.applications itself, each built once with `weights=None`, its top, at its default input
+size (224x224 for the MobileNets, 224 to 600 for EfficientNetB0 to B7): the totals and, in `model.layers`
+order, every layer's class, output shape, parameter counts and wiring.
 
 Names differ (keras.applications names its layers explicitly, netdsl's are a fresh session's automatic
 ones), so the wiring is compared by position: each layer's inputs as indices in `model.layers`. An input
@@ -24,7 +25,8 @@ MODELS = {
     "mobilenet": "MobileNet",
     "mobilenetv2": "MobileNetV2",
     "mobilenetv3small": "MobileNetV3Small",
-    "efficientnetb0": "EfficientNetB0",
+    "mobilenetv3large": "MobileNetV3Large",
+    **{f"efficientnetb{i}": f"EfficientNetB{i}" for i in range(8)},
 }
 """Zoo spec -> the keras.applications function it reproduces."""
 INITIALIZERS = {"kernel_initializer", "depthwise_initializer"}
@@ -34,24 +36,31 @@ TOTALS = {  # (total, trainable, non-trainable), as keras.applications' models p
     "mobilenet": (4_253_864, 4_231_976, 21_888),
     "mobilenetv2": (3_538_984, 3_504_872, 34_112),
     "mobilenetv3small": (2_554_968, 2_542_856, 12_112),
+    "mobilenetv3large": (5_507_432, 5_483_032, 24_400),
     "efficientnetb0": (5_330_571, 5_288_548, 42_023),
+    "efficientnetb1": (7_856_239, 7_794_184, 62_055),
+    "efficientnetb2": (9_177_569, 9_109_994, 67_575),
+    "efficientnetb3": (12_320_535, 12_233_232, 87_303),
+    "efficientnetb4": (19_466_823, 19_341_616, 125_207),
+    "efficientnetb5": (30_562_527, 30_389_784, 172_743),
+    "efficientnetb6": (43_265_143, 43_040_704, 224_439),
+    "efficientnetb7": (66_658_687, 66_347_960, 310_727),
 }
 
 
 @pytest.fixture(scope="module")
-def applications() -> dict[str, Any]:
-    """Each keras.applications model, built at most once for this module (and only when a test needs it).
-    MobileNetV3Small gets its input shape given: with `weights=None` Keras otherwise leaves it (None, None)."""
+def applications() -> Any:
+    """Builds a keras.applications model (one test uses each, once: it is not kept, EfficientNetB7 alone has
+    67M parameters). MobileNetV3 gets its input shape given: with `weights=None` Keras otherwise leaves it
+    (None, None); the others get none, so Keras uses its default size (EfficientNetB7's 600x600)."""
     keras = pytest.importorskip("keras")
-    built: dict[str, Any] = {}
 
-    def get(name: str) -> Any:
-        if name not in built:
-            function = getattr(keras.applications, MODELS[name])
-            built[name] = function(weights=None, input_shape=(224, 224, 3))
-        return built[name]
+    def build(name: str) -> Any:
+        keras.backend.clear_session()
+        shape = (224, 224, 3) if name.startswith("mobilenetv3") else None
+        return getattr(keras.applications, MODELS[name])(weights=None, input_shape=shape)
 
-    return get  # type: ignore[return-value]
+    return build
 
 
 def wiring(rows: list[LayerReport]) -> list[tuple]:
@@ -76,7 +85,7 @@ def test_zoo_spec_equals_keras_applications_layer_by_layer(applications: Any, na
         if index:  # the whole config of the layer netdsl's compiler constructs (the input layer is no op)
             theirs_config = config(model.layers[index], len(model.layers[index].output.shape))
             ours_config = configs[report.layers[index].name]
-            if name == "efficientnetb0":  # its VarianceScaling(fan_out) initializers: netdsl has Keras's defaults
+            if name.startswith("efficientnet"):  # VarianceScaling(fan_out) initializers: netdsl has Keras's defaults
                 for key in INITIALIZERS.intersection(theirs_config):
                     theirs_config[key] = ours_config[key]
             assert ours_config == theirs_config, f"config of {model.layers[index].name}"
@@ -108,8 +117,13 @@ def test_zoo_spec_is_shorter_than_the_keras_source(name: str) -> None:
     assert statements * 4 <= keras, (statements, keras)
 
 
+VERIFIED = sorted(set(MODELS) - {f"efficientnetb{i}" for i in range(1, 7)})
+"""EfficientNetB1 to B6 are B7's statements with other numbers (test_efficientnets_b1_to_b7_are_one_spec...),
+so netdsl's compiler is run on B0 and B7 of the family; every layer's Keras config is compared for all."""
+
+
 @pytest.mark.keras
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", VERIFIED)
 def test_zoo_spec_builds_what_the_analyzer_says(name: str) -> None:
     """`netdsl check --verify`: netdsl's own compiler builds the spec, names and inputs included (the fresh
     session is for MobileNetV3's operations, whose names the analyzer gives as a fresh session would)."""
@@ -130,6 +144,32 @@ def test_a_squeeze_excite_gate_is_no_broadcast_warning() -> None:
     assert codes("input 8x8x4\nmul [ gap keepdims; conv 1 k1 sigmoid ]") == ["W404"]
     for name in MODELS:
         assert netdsl.analyze(netdsl.load(ZOO / f"{name}.net")).warnings == [], name
+
+
+def test_netdsl_check_prints_keras_s_totals(runner) -> None:
+    """`netdsl check` of all these specs at once: each one's three totals lines are Keras's numbers (TOTALS,
+    which the layer-by-layer test compares with the keras.applications model's own count)."""
+    from netdsl.cli import main
+
+    result = runner.invoke(main, ["check", *(str(ZOO / f"{name}.net") for name in MODELS)])
+    assert result.exit_code == 0, result.output
+    bodies = re.findall(r'^Model: "[^"]*"  \(([^)]*)\)\n(.*?)(?=^Model: |\Z)', result.output, re.M | re.S)
+    printed = {path.rsplit("/", 1)[-1].removesuffix(".net"): body for path, body in bodies}
+    for name, (total, trainable, frozen) in TOTALS.items():
+        numbers = re.findall(r"^ *(?:Total|Trainable|Non-trainable) params: ([\d,]+) ", printed[name], re.M)
+        assert numbers == [f"{total:,}", f"{trainable:,}", f"{frozen:,}"], name
+
+
+def test_efficientnets_b1_to_b7_are_one_spec_with_keras_s_numbers() -> None:
+    """EfficientNetB1 to B7 are the same statements (B0's blocks, scaled): only their numbers differ (channels,
+    the block indices of each stage's loop, paddings, sizes), which the layer-by-layer test checks."""
+
+    def shape_of(name: str) -> list[str]:
+        lines = (ZOO / f"{name}.net").read_text().splitlines()
+        return [re.sub(r"\d+(x\d+)*(, \d+)*", "N", line) for line in lines if not line.startswith("#")]
+
+    for i in range(2, 8):
+        assert shape_of(f"efficientnetb{i}") == shape_of("efficientnetb1"), i
 
 
 def test_the_docs_show_the_mobile_zoo_as_it_is() -> None:
