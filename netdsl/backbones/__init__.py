@@ -59,7 +59,7 @@ APPLICATIONS: dict[str, Application] = {
     "mobilenet": Application("MobileNet", "mobilenet", "tf", weights_file="mobilenet_1_0_224_tf_no_top.h5"),
     "mobilenetv2": Application("MobileNetV2", "mobilenet_v2", "tf",
                                weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
-    "mobilenetv3small": Application("MobileNetV3Small", "mobilenet_v3", "built-in", min_size=1,
+    "mobilenetv3small": Application("MobileNetV3Small", "mobilenet_v3", "built-in",
                                     weights_file="weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"),
     "densenet121": Application("DenseNet121", "densenet", "torch",
                                weights_file="densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"),
@@ -70,6 +70,19 @@ APPLICATIONS: dict[str, Application] = {
                                weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     "vgg16": Application("VGG16", "vgg16", "caffe",
                          weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "vgg19": Application("VGG19", "vgg19", "caffe",
+                         weights_file="vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    **{f"resnet{n}v2": Application(f"ResNet{n}V2", "resnet_v2", "tf",
+                                   weights_file=f"resnet{n}v2_weights_tf_dim_ordering_tf_kernels_notop.h5")
+       for n in (101, 152)},
+    **{f"densenet{n}": Application(f"DenseNet{n}", "densenet", "torch",
+                                   weights_file=f"densenet{n}_weights_tf_dim_ordering_tf_kernels_notop.h5")
+       for n in (169, 201)},
+    "mobilenetv3large": Application("MobileNetV3Large", "mobilenet_v3", "built-in",
+                                    weights_file="weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5"),
+    **{f"efficientnetb{i}": Application(f"EfficientNetB{i}", "efficientnet", "built-in",
+                                        weights_file=f"efficientnetb{i}_notop.h5")
+       for i in range(1, 8)},
 }  # fmt: skip
 
 
