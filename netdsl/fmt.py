@@ -24,8 +24,9 @@ from typing import Any, Literal
 
 from lark import Token
 
-from netdsl.diagnostics import Source
-from netdsl.ir import Span
+from netdsl.diagnostics import Diagnostic, NetdslError, Source
+from netdsl.ir import Argument, Expr, Span
+from netdsl.nesting import too_deep
 from netdsl.syntax import parse_surface, parser
 
 INDENT = "    "
@@ -52,6 +53,8 @@ class Bracket:
     shape: Shape
     comment: str | None = None  # a comment right after `[`, on its line
     bar_breaks: list[bool] = field(default_factory=list)  # per `|`: whether it starts a line
+    inline: str | None = None  # `_inline`'s answer, once asked: each level asks again for its inner blocks
+    measured: bool = False
 
 
 @dataclass
@@ -267,7 +270,14 @@ class _Printer:
 
 
 def _inline(bracket: Bracket) -> str | None:
-    """`[ a; b | c ]` on one line, or None when it would be too long."""
+    """`[ a; b | c ]` on one line, or None when it would be too long (computed once per bracket: asked
+    afresh at each level, 30 nested one-line `repeat`s took 2**30 steps)."""
+    if not bracket.measured:
+        bracket.inline, bracket.measured = _one_line(bracket), True
+    return bracket.inline
+
+
+def _one_line(bracket: Bracket) -> str | None:
     branches = []
     for branch in bracket.branches:
         printer = _Printer()
@@ -279,16 +289,58 @@ def _inline(bracket: Bracket) -> str | None:
     return text if len(text) <= MAX_INLINE and len(branches) == len(bracket.branches) else None
 
 
-def _meaning(value: Any) -> Any:
-    """A surface statement without its positions: what formatting must keep."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value).__name__, *(
-            (f.name, _meaning(getattr(value, f.name))) for f in dataclasses.fields(value)
+@dataclass(frozen=True)
+class _Mark:
+    """Where a node or a field begins or ends in `_meaning`'s flat list (never equal to a value)."""
+
+    what: str
+    name: str = ""
+
+
+_END, _LIST = _Mark("end"), _Mark("list")
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+"""A surface node's type -> the names of its fields that carry meaning (positions left out)."""
+
+
+def _fields(node: Any) -> tuple[str, ...] | None:
+    """The meaningful fields of a surface node (a dataclass), or None for any other value."""
+    kind = type(node)
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(kind):
+        names = _FIELDS[kind] = tuple(
+            f.name for f in dataclasses.fields(kind)
             if not (f.name in ("span", "end") or f.name.endswith("_span") or f.name.endswith("_spans"))
-        ))  # fmt: skip
-    if isinstance(value, (list, tuple)):
-        return tuple(_meaning(v) for v in value)
-    return None if isinstance(value, Span) else value  # positions held in tuples (`for f, n in ...`)
+        )  # fmt: skip
+    return names
+
+
+def _meaning(value: Any) -> list[Any]:
+    """Surface statements without their positions, as one flat list: what formatting must keep.
+    Iterative, so a spec nested to every limit (blocks in blocks, arithmetic in arithmetic) is safe;
+    a node is its type's mark, its fields' values in their fixed order, then an end mark."""
+    flat: list[Any] = []
+    stack = [value]
+    pop, push, extend, add = stack.pop, stack.append, stack.extend, flat.append
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is Argument and type(item.value) is not Expr:  # most nodes: a plain argument
+            add((type(item.value), item.value, item.key, item.op, item.quoted))
+        elif kind is _Mark:
+            add(item)
+        elif kind is list or kind is tuple:
+            add(_LIST)
+            push(_END)
+            extend(reversed(item))
+        elif (names := _fields(item)) is not None:
+            add(_Mark("node", kind.__name__))
+            push(_END)
+            extend(getattr(item, name) for name in reversed(names))
+        elif kind is not Span:  # positions in tuples (`for f, n in ...`) are dropped
+            add((kind, item))
+    return flat
 
 
 def _statements(text: str, name: str) -> Iterator[Any]:
@@ -297,12 +349,15 @@ def _statements(text: str, name: str) -> Iterator[Any]:
 
 def format_text(text: str, name: str = "<string>") -> str:
     """The canonical layout of a spec's text; NetdslError (the parser's) if it does not parse."""
-    before = _meaning(list(_statements(text, name)))  # syntax errors are reported as by `netdsl check`
+    statements = list(_statements(text, name))  # syntax errors are reported as by `netdsl check`
+    deep = too_deep(statements)  # the reader and the printer recurse once per level, as lowering does
+    if deep is not None:
+        raise NetdslError([Diagnostic("E207", deep[0], deep[1], help="see docs/limits.md")], Source(text, name))
     items, _ = _Reader(text.replace("\r\n", "\n")).block()
     printer = _Printer()
     printer.block(items, "")
     printer.flush()
     formatted = "\n".join(printer.lines).strip("\n") + "\n" if printer.lines else ""
-    if _meaning(list(_statements(formatted, name))) != before:
+    if formatted != text and _meaning(list(_statements(formatted, name))) != _meaning(statements):
         raise FormatError(f"formatting {name} would change its meaning; it is left unchanged (please report this)")
     return formatted

@@ -35,6 +35,7 @@ from netdsl.layers.graph import Merge, Use, use_note
 from netdsl.lower_directives import DIRECTIVES, DirectiveStatements, register_directive  # noqa: F401
 from netdsl.lower_graph import GraphStatements
 from netdsl.names import BAD, Scopes, evaluate, loop_envs, names_ahead
+from netdsl.nesting import MAX_DEPTH, too_deep
 from netdsl.provenance import BlockUse, Origin, Provenance, RepeatSite, Run, Site, Trail
 
 MAX_LAYERS = 250_000
@@ -42,8 +43,6 @@ MAX_LAYERS = 250_000
 Keras layer), so this keeps `netdsl check` within seconds and a few hundred MB; docs/limits.md."""
 MAX_ERRORS = 50
 """Errors reported per file: enough to act on, and a bound on the work a hostile spec can cause."""
-MAX_DEPTH = 100
-"""Deepest nesting of `repeat`: lowering recurses once per level, far below Python's stack limit."""
 
 
 class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements):
@@ -209,7 +208,7 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
         outer, self.trail = self.trail, []
         self.scopes.push(rep.body)  # each iteration may rebind the names its body gives
         try:
-            self.walk(rep.body, env, depth + 1, "repeat")
+            self.walk(rep.body, env, depth, "repeat")  # `repeat` counted this level already
             return tuple(self.trail)
         finally:
             self.scopes.pop()
@@ -259,6 +258,10 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
         return total
 
     def walk(self, statements: Sequence[Statement], env: dict[str, Any], depth: int = 0, where: str = "repeat") -> None:
+        if depth > MAX_DEPTH and statements:  # blocks using blocks: the text alone (too_deep) cannot tell
+            self.error("E207", f"blocks, repeats and branches are nested more than {MAX_DEPTH} deep, counting "
+                       "the bodies of the blocks used", statements[0].span, help="see docs/limits.md")  # fmt: skip
+            raise _Stop
         for st in statements:
             if isinstance(st, Repeat):
                 self.repeat(st, env, depth + 1)
@@ -318,30 +321,12 @@ class _Stop(Exception):
     """Abandon lowering after an error that makes going on pointless."""
 
 
-def _too_deep(statements: Sequence[Statement]) -> Statement | None:
-    """The first `repeat`, branch or block body nested deeper than MAX_DEPTH, found without recursion
-    (so any depth is safe): lowering and the graphs recurse once per level."""
-    stack = [(st, 1) for st in reversed(statements)]
-    while stack:
-        st, depth = stack.pop()
-        inner: list = []
-        if isinstance(st, (Repeat, Define)):
-            inner = list(st.body)
-        elif isinstance(st, Command) and st.branches:
-            inner = [s for branch in st.branches for s in branch]
-        if depth > MAX_DEPTH and (inner or isinstance(st, (Repeat, Define))):
-            return st
-        stack.extend((s, depth + 1) for s in reversed(inner))
-    return None
-
-
 def lower(statements: Sequence[Statement], source: Source, name: str = "model") -> Network:
     """Resolve variables and `repeat`, bind and validate every statement; raise NetdslError on errors."""
     work = _Lowering(source)
-    deep = _too_deep(statements)
+    deep = too_deep(statements)
     if deep is not None:
-        what = "repeat" if isinstance(deep, Repeat) else "def" if isinstance(deep, Define) else "a branch"
-        work.error("E207", f"{what} is nested more than {MAX_DEPTH} deep", deep.span, help="see docs/limits.md")
+        work.error("E207", deep[0], deep[1], help="see docs/limits.md")
         raise NetdslError(work.diagnostics, source)
     try:
         work.define(statements)
