@@ -215,7 +215,9 @@ def test_train_refuses_a_spec_over_its_own_budget(tmp_path) -> None:
 
 
 def test_fmt_spaces_a_comparison() -> None:
-    assert netdsl.format("input 8\nassert params<2M;assert rf>=3\n") == "input 8\nassert params < 2M\nassert rf >= 3\n"
+    # statements joined by `;` stay on one line (fmt keeps the lines a user wrote)
+    assert netdsl.format("input 8\nassert params<2M;assert rf>=3\n") == "input 8\nassert params < 2M; assert rf >= 3\n"
+    assert netdsl.format("input 8\nassert params<2M\nassert rf>=3\n") == "input 8\nassert params < 2M\nassert rf >= 3\n"
 
 
 def test_the_language_pages_example_keeps_its_budgets() -> None:
