@@ -23,6 +23,10 @@ DEEPER = ["vgg19", "resnet101v2", "resnet152v2", "densenet169", "densenet201", "
 """The deeper and wider members of those families, added later: each at one size that is odd and not square
 (121x97: both odd at the input, their halvings' parities differ on the two axes, so Keras's correct_pad
 differs too), since their blocks are the ones their family's first member is tested with at SIZES."""
+OWN_CLASSES = ["inceptionresnetv2", "convnexttiny", "efficientnetv2b0", "nasnetmobile"]
+"""Backbones with keras.applications' own classes (CustomScaleLayer, LayerScale), Sequential layers and `x + y`
+operations (ConvNeXt), or cells that read the cell before the last (NASNet): at 121x97 as DEEPER, for CI time
+(InceptionResNetV2 and NASNetMobile have 779 and 768 layers)."""
 
 
 def spec(name: str, size: tuple[int, int]) -> netdsl.Network:
@@ -42,7 +46,7 @@ def keras_model(keras, name: str, size: tuple[int, int]):
     return keras.Model(inputs, keras.layers.Activation("softmax")(x))
 
 
-CASES = [(name, SIZES) for name in ADDED] + [(name, [(121, 97)]) for name in DEEPER]
+CASES = [(name, SIZES) for name in ADDED] + [(name, [(121, 97)]) for name in DEEPER + OWN_CLASSES]
 
 
 @pytest.mark.parametrize(("name", "sizes"), CASES, ids=[name for name, _ in CASES])
@@ -105,3 +109,15 @@ def test_check_verify_with_merges_after_mobilenetv3s_operations() -> None:
     assert verification.ok, [d.message for d in verification.differences[:5]]
     names = [row.name for row in verification.report.layers]
     assert "add_9" in names and "multiply_9" in names
+
+
+def test_check_verify_after_convnext_s_sequentials_and_operations() -> None:
+    """netdsl's own compiler agrees with the analyzer on a head after ConvNeXtTiny: its Sequential stem and
+    downsamplings take no automatic names, its eighteen `x + y` operations take `add` to `add_17`."""
+    keras = pytest.importorskip("keras")
+    keras.backend.clear_session()
+    net = netdsl.parse("input 96x120x3\npretrained convnexttiny weights=none freeze<30\ngap\n"
+                       "add [ dense 8 | dense 8 ]\ndense 3 softmax\n")  # fmt: skip
+    verification = netdsl.verify(net)
+    assert verification.ok, [d.message for d in verification.differences[:5]]
+    assert [row.name for row in verification.report.layers[-3:]] == ["add_18", "dense_2", "activation"]

@@ -22,12 +22,15 @@ from typing import Any, Literal
 from netdsl.layers.activation import ActivationOp, ArithmeticOp, ReLUOp
 from netdsl.layers.base import Op, per_axis
 from netdsl.layers.conv import ConvOp
+from netdsl.layers.dense import DenseOp
 from netdsl.layers.depthwise import DepthwiseConvOp, SeparableConvOp
-from netdsl.layers.graph import ConcatenateOp, MultiplyOp
+from netdsl.layers.graph import ConcatenateOp, MultiplyOp, SumOp
 from netdsl.layers.merge import AddOp
-from netdsl.layers.norm import BatchNormOp, DropoutOp, NormalizationOp, RescalingOp
-from netdsl.layers.padding import ReshapeOp, ZeroPaddingOp
+from netdsl.layers.norm import BatchNormOp, DropoutOp, LayerNormOp, NormalizationOp, RescalingOp
+from netdsl.layers.padding import CroppingOp, ReshapeOp, ZeroPaddingOp
 from netdsl.layers.pooling import GlobalPoolOp, PoolOp
+from netdsl.layers.scale import LayerScaleOp, ScaledAddOp
+from netdsl.layers.sequential import SequentialOp
 
 DIRECTORY = Path(__file__).resolve().parent
 
@@ -83,6 +86,12 @@ APPLICATIONS: dict[str, Application] = {
     **{f"efficientnetb{i}": Application(f"EfficientNetB{i}", "efficientnet", "built-in",
                                         weights_file=f"efficientnetb{i}_notop.h5")
        for i in range(1, 8)},
+    "inceptionresnetv2": Application("InceptionResNetV2", "inception_resnet_v2", "tf", min_size=75,
+                                     weights_file="inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "convnexttiny": Application("ConvNeXtTiny", "convnext", "built-in", weights_file="convnext_tiny_notop.h5"),
+    "efficientnetv2b0": Application("EfficientNetV2B0", "efficientnet_v2", "built-in",
+                                    weights_file="efficientnetv2-b0_notop.h5"),
+    "nasnetmobile": Application("NASNetMobile", "nasnet", "tf", weights_file="nasnet_mobile_no_top.h5"),
 }  # fmt: skip
 
 
@@ -117,8 +126,20 @@ OPS: dict[str, Callable[[dict], Op]] = {
     "Rescaling": lambda c: RescalingOp(c["scale"], c["offset"]),
     "Normalization": lambda c: _normalization(c),
     "Dropout": lambda c: DropoutOp(c["rate"], tuple(c["noise_shape"][1:]) if c["noise_shape"] else None),
-    "operation": lambda c: ArithmeticOp(c["operator"], c["value"]),
+    "operation": lambda c: ArithmeticOp(c["operator"], c["value"]) if "value" in c else SumOp(),
+    "Cropping2D": lambda c: CroppingOp(tuple(map(tuple, c["cropping"]))),  # type: ignore[arg-type]
+    "LayerNormalization": lambda c: _layer_norm(c),
+    "Dense": lambda c: DenseOp(c["units"], c["use_bias"], activation=None if c["activation"] == "linear" else c["activation"]),
+    "CustomScaleLayer": lambda c: ScaledAddOp(c["scale"]),
+    "LayerScale": lambda c: LayerScaleOp(c["init_values"], c["projection_dim"]),
+    "Sequential": lambda c: SequentialOp(tuple(OPS[kind](config) for kind, config in c["layers"]), named_inside=True),
 }  # fmt: skip
+
+
+def _layer_norm(config: dict) -> Op:
+    if config["axis"] not in (-1, [-1]) or not (config["center"] and config["scale"]):
+        raise ValueError("LayerNormalization other than over the last axis with gamma and beta: LayerNormOp has those")
+    return LayerNormOp(config["epsilon"])
 
 
 def _batch_norm(config: dict) -> Op:
@@ -132,7 +153,8 @@ def _normalization(config: dict) -> Op:
         raise ValueError(
             "Normalization other than over the channels (axis -1 or 3 of an image): NormalizationOp normalizes channels"
         )
-    return NormalizationOp(config["mean"], config["variance"])
+    tupled = lambda value: tuple(value) if isinstance(value, list) else value  # noqa: E731  (per channel)
+    return NormalizationOp(tupled(config["mean"]), tupled(config["variance"]))
 
 
 def _conv(config: dict) -> Op:

@@ -20,12 +20,13 @@ class SequentialOp(Op):
 
     ops: tuple[Op, ...]
     refusal: ShapeError | None = field(default=None, compare=False)
+    named_inside: bool = False  # its layers have names of their own (a backbone's), not automatic ones
     keras_class: ClassVar[str] = "Sequential"
     prefix: ClassVar[str] = "sequential"
 
     @property
     def inner_prefixes(self) -> tuple[str, ...]:  # type: ignore[override]
-        return tuple(op.prefix for op in self.ops)  # the layers inside take automatic names first
+        return () if self.named_inside else tuple(op.prefix for op in self.ops)  # taken first, as Keras does
 
     @property
     def keeps_positions(self) -> bool:  # type: ignore[override]
