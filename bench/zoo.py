@@ -52,6 +52,10 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
                                    "PreStem", "Head")),
     "efficientnetv2b0": ("efficientnet_v2", ("EfficientNetV2B0", "EfficientNetV2", "FusedMBConvBlock", "MBConvBlock",
                                              "round_filters", "round_repeats")),
+    **{f"efficientnetv2{size}": ("efficientnet_v2", (f"EfficientNetV2{size.upper()}", "EfficientNetV2",
+                                                      "FusedMBConvBlock", "MBConvBlock", "round_filters",
+                                                      "round_repeats"))
+       for size in ("b1", "b2", "b3", "s")},
     "nasnet_mobile": ("nasnet", ("NASNetMobile", "NASNet", "_separable_conv_block", "_adjust_block", "_normal_a_cell",
                                  "_reduction_a_cell")),
 }  # fmt: skip

@@ -135,23 +135,38 @@ def test_zoo_spec_equals_keras_applications_layer_by_layer(applications: Any, na
     assert report.output_shape == tuple(model.output.shape)
 
 
-BY_COUNTS = {"convnext_small": "ConvNeXtSmall", "convnext_base": "ConvNeXtBase"}
-"""Specs that differ from convnext_tiny.net only in their header, widths and block counts: compared with
-keras.applications row by row (class, shape, counts, wiring) and in total, not config by config (the
-configs are those of convnext_tiny.net's lines, which test_zoo_spec_equals_keras_applications_layer_by_layer
-compares whole)."""
-BY_COUNTS_TOTALS = {"convnext_small": (50_223_688, 261), "convnext_base": (88_591_464, 261)}
+BY_COUNTS = {
+    "convnext_small": "ConvNeXtSmall",
+    "convnext_base": "ConvNeXtBase",
+    "efficientnetv2b1": "EfficientNetV2B1",
+    "efficientnetv2b2": "EfficientNetV2B2",
+    "efficientnetv2b3": "EfficientNetV2B3",
+    "efficientnetv2s": "EfficientNetV2S",
+}
+"""Larger members of ConvNeXt's and EfficientNetV2's families, written with the lines of convnext_tiny.net and
+efficientnetv2b0.net (ConvNeXt's differ only in widths and counts): compared with keras.applications row by
+row (class, shape, counts, wiring) and in total, not config by config (the configs of those lines are compared
+whole for Tiny and B0; CI time)."""
+BY_COUNTS_TOTALS = {  # (total, trainable, non-trainable, layers)
+    "convnext_small": (50_223_688, 50_223_688, 0, 261),
+    "convnext_base": (88_591_464, 88_591_464, 0, 261),
+    "efficientnetv2b1": (8_212_124, 8_141_052, 71_072, 337),
+    "efficientnetv2b2": (10_178_374, 10_096_086, 82_288, 352),
+    "efficientnetv2b3": (14_467_622, 14_358_406, 109_216, 412),
+    "efficientnetv2s": (21_612_360, 21_458_488, 153_872, 516),
+}
 
 
 @pytest.mark.keras
 @pytest.mark.parametrize("name", sorted(BY_COUNTS))
-def test_convnext_small_and_base_equal_keras_applications_row_by_row(name: str) -> None:
+def test_larger_family_members_equal_keras_applications_row_by_row(name: str) -> None:
     keras = pytest.importorskip("keras")
     model = getattr(keras.applications, BY_COUNTS[name])(weights=None)
     report = netdsl.analyze(netdsl.load(ZOO / f"{name}.net"))
     assert wiring(report.layers) == wiring(keras_layers(model))
-    assert (report.total_params, len(report.layers)) == BY_COUNTS_TOTALS[name] == (model.count_params(), 261)
-    assert report.non_trainable_params == 0 and report.output_shape == tuple(model.output.shape)
+    totals = (report.total_params, report.trainable_params, report.non_trainable_params, len(report.layers))
+    assert totals == BY_COUNTS_TOTALS[name] and report.total_params == model.count_params()
+    assert report.output_shape == tuple(model.output.shape) and report.warnings == []
 
 
 @pytest.mark.parametrize(
@@ -226,8 +241,8 @@ def test_the_docs_show_these_specs_as_they_are() -> None:
     from bench.zoo import netdsl_lines
 
     page = (ZOO.parent.parent / "docs" / "zoo.md").read_text()
-    layers = {**LAYERS, **{name: count for name, (_, count) in BY_COUNTS_TOTALS.items()}}
-    totals = {**TOTALS, **{name: (total, total, 0) for name, (total, _) in BY_COUNTS_TOTALS.items()}}
+    layers = {**LAYERS, **{name: row[3] for name, row in BY_COUNTS_TOTALS.items()}}
+    totals = {**TOTALS, **{name: row[:3] for name, row in BY_COUNTS_TOTALS.items()}}
     for name, function in {**MODELS, **BY_COUNTS}.items():
         row = f"| `specs/zoo/{name}.net` | `{function}` | "
         assert row in page, name
@@ -235,3 +250,6 @@ def test_the_docs_show_these_specs_as_they_are() -> None:
         assert f" | {layers[name]} | " + " | ".join(f"{n:,}" for n in totals[name]) in cells, name
         lines, statements = netdsl_lines(name)
         assert f"| `{name}.net` | {lines} ({statements}) |" in page, name
+    for name in BY_COUNTS:  # at most 40 lines, opening with the paper (MODELS' are checked above)
+        lines = (ZOO / f"{name}.net").read_text().splitlines()
+        assert len(lines) <= 40 and re.search(r'"[A-Z][^"]{10,}" \([A-Z]+ \d{4}\)', " ".join(lines[:3])), name
