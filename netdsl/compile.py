@@ -20,6 +20,7 @@ from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.ir import Layer, Network, Span
 from netdsl.layers.base import GraphBase, Op
 from netdsl.layers.pretrained import Application
+from netdsl.layers.scale import registered
 from netdsl.lints import memory_shortfall
 
 INSTALL_HINT = "pip install 'netdsl[keras]'"
@@ -36,6 +37,7 @@ def import_keras() -> Any:
         import keras
     except ImportError as err:  # keras itself, or the backend it is configured to use
         raise KerasUnavailable(f"Keras is not installed or cannot load its backend ({err}); {INSTALL_HINT}") from None
+    registered(keras)  # netdsl's own Keras classes (LayerScale, ...): saved models that hold them load
     return keras
 
 

@@ -253,3 +253,32 @@ def test_the_docs_show_these_specs_as_they_are() -> None:
     for name in BY_COUNTS:  # at most 40 lines, opening with the paper (MODELS' are checked above)
         lines = (ZOO / f"{name}.net").read_text().splitlines()
         assert len(lines) <= 40 and re.search(r'"[A-Z][^"]{10,}" \([A-Z]+ \d{4}\)', " ".join(lines[:3])), name
+
+
+@pytest.mark.keras
+def test_a_saved_model_with_netdsl_s_own_classes_loads_in_a_fresh_process(tmp_path) -> None:
+    """CustomScaleLayer and LayerScale are registered (`netdsl>...`) by netdsl's import of Keras: a `.keras` file
+    of a model with them, a Sequential and a `+` operation loads in safe mode and predicts the same."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    net = netdsl.parse(
+        "input 8x8x3\nseq [ conv 4 k2 s2 valid; layernorm epsilon=1e-6 ]\nadd scale=.17 [ id | conv 4 k1 ]\n"
+        "plus [ id | dense 8; gelu; dense 4; layerscale 0.5 ]\ngap\ndense 2 softmax\n"
+    )
+    model = netdsl.build_model(net)
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", x)
+    code = (
+        "import numpy as np, sys\nfrom netdsl.compile import import_keras\nkeras = import_keras()\n"
+        f"m = keras.saving.load_model({str(tmp_path / 'm.keras')!r}, safe_mode=True)\n"
+        f"np.save({str(tmp_path / 'y.npy')!r}, m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0))\n"
+        "print(sorted(type(layer).__name__ for layer in m.layers))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ZOO.parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "CustomScaleLayer" in done.stdout and "LayerScale" in done.stdout and "Sequential" in done.stdout
+    assert np.allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0), atol=1e-6)

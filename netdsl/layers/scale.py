@@ -80,9 +80,15 @@ _defined: dict[int, dict[str, type]] = {}  # id(keras) -> its classes, defined o
 
 def keras_class(keras: Any, name: str) -> type:
     """One of netdsl's Keras classes, defined (and registered) on first use."""
+    return registered(keras)[name]
+
+
+def registered(keras: Any) -> dict[str, type]:
+    """netdsl's Keras classes by name, defined and registered once per process (`import_keras` calls it, so a
+    saved model that holds them loads with `keras.saving.load_model` wherever netdsl imported Keras)."""
     if id(keras) not in _defined:
         _defined[id(keras)] = dict(zip(CLASSES, netdsl_layers(keras)))
-    return _defined[id(keras)][name]
+    return _defined[id(keras)]
 
 
 def emitted_definitions(lines: list[str]) -> list[str]:
