@@ -58,6 +58,8 @@ SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
        for size in ("b1", "b2", "b3", "s")},
     "nasnet_mobile": ("nasnet", ("NASNetMobile", "NASNet", "_separable_conv_block", "_adjust_block", "_normal_a_cell",
                                  "_reduction_a_cell")),
+    "nasnet_large": ("nasnet", ("NASNetLarge", "NASNet", "_separable_conv_block", "_adjust_block", "_normal_a_cell",
+                                "_reduction_a_cell")),
 }  # fmt: skip
 """Zoo spec -> (keras.applications module, the public function then the helpers it calls;
 `module.name` for a helper from another module)."""

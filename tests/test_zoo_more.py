@@ -142,11 +142,12 @@ BY_COUNTS = {
     "efficientnetv2b2": "EfficientNetV2B2",
     "efficientnetv2b3": "EfficientNetV2B3",
     "efficientnetv2s": "EfficientNetV2S",
+    "nasnet_large": "NASNetLarge",
 }
-"""Larger members of ConvNeXt's and EfficientNetV2's families, written with the lines of convnext_tiny.net and
-efficientnetv2b0.net (ConvNeXt's differ only in widths and counts): compared with keras.applications row by
+"""Larger members of ConvNeXt's, EfficientNetV2's and NASNet's families, written with the lines of
+convnext_tiny.net, efficientnetv2b0.net and nasnet_mobile.net (ConvNeXt's differ only in widths and counts): compared with keras.applications row by
 row (class, shape, counts, wiring) and in total, not config by config (the configs of those lines are compared
-whole for Tiny and B0; CI time)."""
+whole for the smallest; CI time)."""
 BY_COUNTS_TOTALS = {  # (total, trainable, non-trainable, layers)
     "convnext_small": (50_223_688, 50_223_688, 0, 261),
     "convnext_base": (88_591_464, 88_591_464, 0, 261),
@@ -154,6 +155,7 @@ BY_COUNTS_TOTALS = {  # (total, trainable, non-trainable, layers)
     "efficientnetv2b2": (10_178_374, 10_096_086, 82_288, 352),
     "efficientnetv2b3": (14_467_622, 14_358_406, 109_216, 412),
     "efficientnetv2s": (21_612_360, 21_458_488, 153_872, 516),
+    "nasnet_large": (88_949_818, 88_753_150, 196_668, 1041),
 }
 
 
