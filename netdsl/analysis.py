@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, InstanceOf, PlainSerializer
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Source
+from netdsl.graph_order import keras_order
 from netdsl.ir import Network, Span
 from netdsl.layers.base import GraphBase, Op, ReceptiveField, Shape, ShapeError, fmt_shape
 from netdsl.layers.pretrained import Application
@@ -115,6 +116,7 @@ class Node:
     shape: Shape
     receptive_field: ReceptiveField | None
     name: str
+    call: int = -1  # which call of its layer made it (a shared layer has several)
 
 
 class Namer:
@@ -155,6 +157,8 @@ class ShapeGraph(GraphBase[Node]):
         self.looked_up: set[str] = set()
         self.hidden: set[str] = set()  # rows of Keras operations that are not layers (`x + 3.0`)
         self.inputs: set[str] = set()  # the input layers' names
+        self.calls: list[tuple[int, tuple[int, ...]]] = []  # per call: its row, the calls it takes (graph_order)
+        self.shared: dict[str, tuple[int, tuple[Shape, ...], Span | None]] = {}  # key -> row, input shapes, where
 
     def input(self, shape: Shape, span: Span | None, name: str | None = None) -> Node:
         if math.prod(shape) > MAX_ELEMENTS:
@@ -163,7 +167,8 @@ class ShapeGraph(GraphBase[Node]):
         self.inputs.add(row_name)
         field = ReceptiveField.of_input(shape)
         self.rows.append(_row(row_name, "InputLayer", shape, 0, 0, 0, field, (), span, "input"))
-        node = Node(shape, field, row_name)
+        self.calls.append((len(self.rows) - 1, ()))
+        node = Node(shape, field, row_name, len(self.calls) - 1)
         if name is not None:
             self.bound[name] = span
             self.names[name] = node
@@ -200,6 +205,8 @@ class ShapeGraph(GraphBase[Node]):
                 "E207", f"the network has more than {MAX_KERAS_LAYERS:,} Keras layers", help="see docs/limits.md"
             )
         shapes = [node.shape for node in inputs]
+        if op.share is not None and op.share in self.shared:
+            return self.again(op, inputs)
         kind = layer.kind if layer else op.prefix
         try:
             shape = op.output_shape(*shapes)
@@ -227,13 +234,34 @@ class ShapeGraph(GraphBase[Node]):
             tuple(f"{f.name}@{f.span.line}:{f.span.column}" for f in self.frames if f.span is not None),
         )  # fmt: skip
         self.rows.append(row)
+        self.calls.append((len(self.rows) - 1, tuple(node.call for node in inputs)))
         if not op.is_layer:
             self.hidden.add(name)
-        return Node(shape, field, name)
+        if op.share is not None:
+            self.shared[op.share] = (len(self.rows) - 1, tuple(shapes), span)
+        return Node(shape, field, name, len(self.calls) - 1)
+
+    def again(self, op: Op, inputs: tuple[Node, ...]) -> Node:
+        """A layer met before (shared weights) called on `inputs`: no new row, a new call of the same one."""
+        row, first, where = self.shared[op.share]  # type: ignore[index]
+        shapes = tuple(node.shape for node in inputs)
+        if shapes != first:
+            at = f" (line {where.line})" if where else ""
+            raise self.fail(
+                "E316", f"shared block '{op.share}' is applied to {', '.join(map(fmt_shape, shapes))} here, but to "
+                f"{', '.join(map(fmt_shape, first))} at its first use{at}",
+                help="shared uses apply one set of weights: give them inputs of one shape, or drop `shared`",
+            )  # fmt: skip
+        self.calls.append((row, tuple(node.call for node in inputs)))
+        output = tuple(self.rows[row].output_shape[1:])
+        macs = self.rows[row].macs + op.macs(output, *shapes)  # each call computes again
+        self.rows[row] = self.rows[row].model_copy(update={"macs": macs})
+        field = op.receptive_field(*(node.receptive_field for node in inputs))
+        return Node(output, field, self.rows[row].name, len(self.calls) - 1)
 
     def ordered(self, outputs: list[Node]) -> tuple[list[LayerReport], list[LayerReport]]:
         """The rows in the order of Keras's `model.layers`, and the rows that reach no output."""
-        order, reached = keras_order(self.rows, [node.name for node in outputs])
+        order, reached = keras_order(self.rows, [node.call for node in outputs], self.calls)
         rows = [self.rows[i] for i in order if self.rows[i].name not in self.hidden]
         return rows, [row for i, row in enumerate(self.rows) if i not in reached and row.name not in self.hidden]
 
@@ -245,46 +273,6 @@ class ShapeGraph(GraphBase[Node]):
                 row = row.model_copy(update={"trainable_params": 0, "non_trainable_params": row.params})
             out.append(row)
         return out
-
-
-def keras_order(rows: list[LayerReport], outputs: list[str]) -> tuple[list[int], set[int]]:
-    """Indices of `rows` (in creation order) as Keras's functional model lists its layers, and the set
-    of rows that reach an output. Keras (ops/function.py, `map_graph`) walks the graph depth-first from
-    the outputs, numbering each layer when first seen; a layer's depth is its longest path to an output;
-    layers are listed by decreasing depth, ties by that number. Inputs no output needs come last."""
-    index = {row.name: i for i, row in enumerate(rows)}
-    if len(index) < len(rows):  # two rows of one name (never made by netdsl): keep the order they were made in
-        return list(range(len(rows))), set(range(len(rows)))
-    parents = [[index[name] for name in row.inputs] for row in rows]
-    seen: dict[int, int] = {}  # row -> traversal number
-    finished: set[int] = set()
-    started: set[int] = set()
-    post: list[int] = []  # rows from inputs to outputs
-    for output in outputs:
-        stack = [(index[output], 0)]
-        while stack:  # iterative: a 100,000-layer chain must not recurse
-            node, child = stack.pop()
-            if child == 0:
-                if node in finished or node in started:  # done, or on the path already (no cycle is followed)
-                    continue
-                started.add(node)
-                seen.setdefault(node, len(seen))
-            if child < len(parents[node]):
-                stack.append((node, child + 1))
-                stack.append((parents[node][child], 0))
-            elif node not in finished:
-                finished.add(node)
-                post.append(node)
-    depth: dict[int, int] = {}
-    for node in reversed(post):
-        here = depth.setdefault(node, 0)
-        for parent in parents[node]:
-            depth[parent] = max(here + 1, depth.get(parent, 0))
-    for i, row in enumerate(rows):  # inputs that no output needs: Keras keeps them, at depth 0
-        if row.type == "InputLayer" and i not in depth:
-            depth[i], seen[i] = 0, -1
-    order = sorted(depth, key=lambda i: (-depth[i], seen[i]))
-    return order, set(post)
 
 
 def _row(

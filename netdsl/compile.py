@@ -49,6 +49,7 @@ class KerasGraph(GraphBase[Any]):
         self.keras = keras
         self.namer = Namer()
         self.sources: dict[str, Layer] = {}  # Keras layer name -> the netdsl layer it came from
+        self.shared: dict[str, Any] = {}  # share key -> the Keras layer (a shared block's model)
 
     def input(self, shape: tuple[int, ...], dtype: str = "float32", name: str | None = None) -> Any:
         tensor = self.keras.Input(shape=shape, dtype=dtype, name=self.namer("input_layer"))
@@ -65,12 +66,17 @@ class KerasGraph(GraphBase[Any]):
         return tuple(x.shape[1:])
 
     def call(self, op: Op, *inputs: Any) -> Any:
+        if op.share is not None and op.share in self.shared:  # shared weights: the same layer, called again
+            return op.call_keras(self.shared[op.share], inputs)
         for inner in op.inner_prefixes:
             self.namer(inner)
         name = self.namer(op.prefix)
         if self.layer is not None:
             self.sources[name] = self.layer
-        return op.call_keras(op.to_keras(self.keras, name), inputs)
+        layer = op.to_keras(self.keras, name)
+        if op.share is not None:
+            self.shared[op.share] = layer
+        return op.call_keras(layer, inputs)
 
 
 @dataclass

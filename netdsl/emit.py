@@ -280,11 +280,14 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
     out += ["", "", *definitions] if definitions else []
     for helper in helpers.values():
         out += ["", "", *helper.source()]
+    shared, clear = _shared_models(traces)
+    out += shared
     out += [
         "",
         "",
         "def build_model():",
         f'{INDENT}"""The model, built with the Keras functional API."""',
+        *clear,
         *indent(_inputs(net)),
         *indent(body),
         *_model_with_freezing(net, freeze, names),
@@ -295,6 +298,22 @@ def emit_network(net: Network, freeze: Freezing | None = None) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _shared_models(traces: list[tuple[OpCall, ...]]) -> tuple[list[str], list[str]]:
+    """The module's models of shared blocks (`SHARED`, then a function per block, in the order of their first
+    use), and build_model()'s first line, which forgets the models of an earlier call."""
+    found = {call.op.share: call.op for calls in traces for call in calls if call.op.share is not None}
+    if not found:
+        return [], []
+    lines = ["", "", "SHARED = {}  # the models of shared blocks, made at their first use in build_model()"]
+    for op in found.values():
+        lines += ["", "", *op.model_source(lambda calls: _op_lines(tuple(OpCall(o, i) for o, i in calls), _literal))]
+    return lines, [f"{INDENT}SHARED.clear()  # a new model, new shared blocks"]
+
+
+def _literal(index: int, name: str, value: Any) -> str:
+    return repr(value)
 
 
 def _inputs(net: Network) -> list[str]:

@@ -228,6 +228,8 @@ def make_helpers(layers: list[Layer], traces: list[tuple[OpCall, ...]], describe
         calls = traces[members[0]]
         branching = any(len(c.inputs) > 1 or c.inputs[0] != i - 1 for i, c in enumerate(calls))
         own = type(layers[members[0]]).own_function  # a user block is a function of its own
+        if len(calls) == 1 and calls[0].op.share is not None:  # a shared block's use: `x = tower_model()(x)`
+            continue
         if not calls or (not own and (len(calls) < 2 or (len(members) < 2 and not branching))):
             continue
         params: list[str] = []

@@ -54,6 +54,7 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
         self.sink = self.layers  # where the statement being lowered puts its layers (a branch, a block's body)
         self.scopes = Scopes()
         self.defs: dict[str, Define] = {}
+        self.shared_uses: dict[str, tuple[tuple, Span]] = {}  # a shared block -> its first use's arguments, where
         self.frames: list[BlockUse] = []
         self.trail: list[Origin | Run] = []  # the provenance of what is added to `sink`
         self.bodies: list[Trail] = []  # the trails of the branches or block body of the statement being lowered

@@ -5,6 +5,7 @@ on its own; it relies on `_Lowering`'s `error`, `resolve`, `bind`, `validate` an
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from netdsl.diagnostics import did_you_mean
@@ -182,6 +183,10 @@ class GraphStatements:
             self.error("E210", f"block '{define.name}' uses itself ({chain})", cmd.span,  # type: ignore[attr-defined]
                        help="a block cannot contain itself; use `repeat` for a stack of blocks")  # fmt: skip
             return None
+        params = {p.name for p in define.params}
+        shared = any(a.is_word and a.value == "shared" and a.value not in env | dict.fromkeys(params) for a in cmd.args)
+        if shared:  # `tower shared`: the flag, not an argument of the block
+            cmd = replace(cmd, args=tuple(a for a in cmd.args if not (a.is_word and a.value == "shared")))
         values = self.block_arguments(define, cmd, env)
         if values is None:
             return None
@@ -195,7 +200,19 @@ class GraphStatements:
             self.scopes = outer
             self.frames.pop()
         args = tuple((k, v) for k, v in values.items() if isinstance(v, (int, float, str, tuple)))
-        return Block(name=define.name, args=args, body=tuple(body), span=cmd.span)
+        if shared and not self.same_as_first_use(define.name, args, cmd.span):
+            return None
+        return Block(name=define.name, args=args, body=tuple(body), span=cmd.span, shared=shared)
+
+    def same_as_first_use(self, name: str, args: tuple, span: Span) -> bool:
+        """A shared block is one model: each shared use must take the first one's arguments (else E317)."""
+        first, where = self.shared_uses.setdefault(name, (args, span))  # type: ignore[attr-defined]
+        if first != args:
+            shown = lambda values: ", ".join(f"{k}={v}" for k, v in values) or "none"  # noqa: E731
+            self.error("E317", f"shared uses of block '{name}' need the same arguments: {shown(args)} here, "  # type: ignore[attr-defined]
+                       f"{shown(first)} at {where.line}:{where.column}", span,
+                       help="one set of weights has one shape: drop `shared` for a block of other sizes")  # fmt: skip
+        return first == args
 
     def tensor_arguments(self, values: dict[str, Any]) -> dict[str, Binding]:
         """The parameters whose value is a bare word naming a tensor visible at the use (`cell 44 prev`): inside

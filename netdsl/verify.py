@@ -57,7 +57,9 @@ def _input_names(layer: Any) -> tuple[str, ...]:
     """Names of the layers feeding `layer` (none for the input layer)."""
     if type(layer).__name__ == "InputLayer":
         return ()
-    tensors = layer.input if isinstance(layer.input, list | tuple) else [layer.input]
+    nodes = getattr(layer, "_inbound_nodes", None)  # its first call's (a model's own `input` is its inner one)
+    tensors = list(nodes[0].input_tensors) if nodes else layer.input
+    tensors = tensors if isinstance(tensors, list | tuple) else [tensors]
     names = []
     for tensor in tensors:
         history = getattr(tensor, "_keras_history", None)  # Keras 3: (operation, node index, tensor index)

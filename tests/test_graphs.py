@@ -222,7 +222,8 @@ def test_netdsl_layers_lists_merges_and_blocks(runner) -> None:
 
 def test_keras_order_survives_rows_it_never_gets() -> None:
     """Duplicate names and cycles cannot come from a spec; the ordering still ends (a guard, not a feature)."""
-    from netdsl.analysis import LayerReport, keras_order
+    from netdsl.analysis import LayerReport
+    from netdsl.graph_order import keras_order
     from netdsl.quick import construct
 
     def row(name: str, *inputs: str) -> LayerReport:

@@ -93,7 +93,7 @@ def named_operation(out: Any, name: str) -> Any:
     """A Keras operation's output, its operation renamed to `name` (as a fresh session names it), so that its
     automatic name, drawn from Keras's counter, can never clash with a layer netdsl named."""
     history = getattr(out, "_keras_history", None)  # (operation, node index, tensor index)
-    if history is not None:
+    if history is not None and name:  # inside a shared model (name None), Keras's own name stays
         history[0].name = name
     return out
 

@@ -80,6 +80,7 @@ class Op:
     inner_prefixes: ClassVar[tuple[str, ...]] = ()  # names taken by layers it wraps: Bidirectional(LSTM) -> lstm
     is_layer: ClassVar[bool] = True  # False: a Keras operation (`x + 3.0`), absent from `model.layers`
     keeps_positions: ClassVar[bool] = True  # False: outputs no longer line up with input positions (flatten)
+    share: ClassVar[str | None] = None  # a key: ops of one key are one Keras layer, called again (shared weights)
 
     def output_shape(self, *inputs: Shape) -> Shape:
         """The output shape for these input shapes, or ShapeError."""

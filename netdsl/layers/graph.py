@@ -20,6 +20,7 @@ from netdsl.ir import Layer, Span
 from netdsl.layers.activation import named_operation
 from netdsl.layers.base import Graph, Op, ReceptiveField, Shape, ShapeError, Syntax, Tensor, fmt_shape, widest
 from netdsl.layers.scale import ScaledAddOp
+from netdsl.layers.shared import shared_model
 
 
 def _labelled(shapes: tuple[Shape, ...], labels: tuple[str, ...]) -> str:
@@ -42,7 +43,8 @@ class ElementwiseOp(Op):
             raise ShapeError("E315", f"{self.word} merges at least two tensors, got {len(inputs)}",
                              help=f"give two branches (`{self.word} [a | b]`) or a name (`{self.word} d1`)")  # fmt: skip
         if self.keras_class == "Subtract" and len(inputs) != 2:
-            raise ShapeError("E315", f"sub takes exactly two tensors, got {len(inputs)}")
+            raise ShapeError("E315", f"sub takes exactly two tensors, got {len(inputs)}",
+                             help="names are joined with the current tensor, which comes first: `use a; sub b` is a - b")  # fmt: skip
         shape = inputs[0]
         for other in inputs[1:]:
             if len(other) != len(shape) or any(a != b and 1 not in (a, b) for a, b in zip(shape, other)):
@@ -250,6 +252,7 @@ class Block(Layer):
     name: str
     args: tuple[tuple[str, int | float | str | tuple[int, ...] | None], ...] = ()
     body: tuple[AnyLayer, ...] = ()  # noqa: F821  (completed in netdsl.layers)
+    shared: bool = False  # `tower shared`: every shared use is one Keras model, with one set of weights
 
     internal: ClassVar[frozenset[str]] = Layer.internal | {"name", "args", "body"}
     own_function: ClassVar[bool] = True
@@ -265,6 +268,8 @@ class Block(Layer):
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
         graph.frames.append(self)
         try:
+            if self.shared:
+                return graph.call(shared_model(self.name, self.body, graph.shape(x), graph), x)
             return graph.run(self.body, x)
         finally:
             graph.frames.pop()

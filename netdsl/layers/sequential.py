@@ -98,6 +98,8 @@ class StackGraph(GraphBase[Shape]):
             self.refuse(f"a merge of {len(inputs)} tensors ({op.prefix})")
         elif not op.is_layer:
             self.refuse(f"a Keras operation that is no layer ({op.prefix})")
+        elif op.share is not None:
+            self.refuse(f"a shared block ('{op.share}')")
         self.ops.append(op)
         try:
             return op.output_shape(inputs[0])
