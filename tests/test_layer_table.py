@@ -154,6 +154,8 @@ ROWS = [
     Row("input 7x7x3; zeropad", lambda L: [L.ZeroPadding2D(1)], 0, ((1, 1), (1, 1))),
     Row("input 7x7x3; zeropad 0x1x0x1", lambda L: [L.ZeroPadding2D(((0, 1), (0, 1)))], 0, ((1, 1), (1, 1))),
     Row("input 10x3; zeropad 2", lambda L: [L.ZeroPadding1D(2)], 0, ((1,), (1,))),
+    Row("input 7x8x3; zeropad correct=3", lambda L: [L.ZeroPadding2D(((1, 1), (0, 1)))], 0, ((1, 1), (1, 1))),
+    Row("input 10x3; zeropad correct=5", lambda L: [L.ZeroPadding1D((1, 2))], 0, ((1,), (1,))),
     Row("input 9x9x3; crop 1x2", lambda L: [L.Cropping2D((1, 2))], 0, ((1, 1), (1, 1))),
     Row("input 10x3; crop 1x3", lambda L: [L.Cropping1D((1, 3))], 0, ((1,), (1,))),
     Row("input 6x6x4x2; crop 1", lambda L: [L.Cropping3D(1)], 0, ((1, 1, 1), (1, 1, 1))),
@@ -287,6 +289,9 @@ REFUSED = [
     ("input 5x5x4; deconv 4 s2 output_padding=2", "2:1: error[E320]: deconv: conv2d_transpose output_padding 2x2 must be smaller than the stride 2x2"),
     ("input 1x1x4; deconv 2 k2 s1 output_padding=0", "2:1: error[E303]: deconv: conv2d_transpose with kernel 2x2, 'same' padding and output_padding 0x0 shrinks (None, 1, 1, 4) to nothing"),
     ("input 8x8x3; zeropad 1x2x3", "2:1: error[E320]: zeropad: zero_padding2d 1x2x3 has 3 sizes for the input (None, 8, 8, 3)"),
+    ("input 8x8x3; zeropad 1 correct=3", "2:11: error[E201]: zeropad: correct must be written without sizes (it computes them), got 3"),
+    ("input 8x8x3; zeropad correct=1", "2:9: error[E201]: zeropad: correct must be at least 2, got 1"),
+    ("input 8x8x3; crop correct=3", "2:6: error[E201]: crop: correct is zeropad's alone (Keras's correct_pad pads; nothing crops that way), got 3"),
     ("input 4x4x3; crop 2", "2:1: error[E303]: crop: cropping2d of ((2, 2), (2, 2)) crops (None, 4, 4, 3) to nothing"),
     ("input 10x4; upsample 2 bilinear", "2:1: error[E320]: upsample: up_sampling1d has no interpolation= (only UpSampling2D does)"),
     ("input 4x4x8; reshape 5x5", "2:1: error[E320]: reshape: reshape to (None, 5, 5) needs 25 elements, the input (None, 4, 4, 8) has 128"),
@@ -306,6 +311,20 @@ REFUSED = [
     ("input 10x16; mha 2 4 casual", "2:9: error[E202]: mha: unknown argument 'casual'"),
 ]
 # fmt: on
+
+
+@pytest.mark.keras
+def test_zeropad_correct_is_keras_s_correct_pad() -> None:
+    """`zeropad correct=K` pads as keras.applications' own `imagenet_utils.correct_pad(x, K)` (the function its
+    MobileNets and EfficientNets call before a strided window) at even, odd and mixed sizes."""
+    keras = pytest.importorskip("keras")
+    from keras.src.applications.imagenet_utils import correct_pad
+
+    for size in [(224, 224), (225, 224), (15, 16), (2, 1), (7, 7)]:
+        for kernel in (2, 3, 5, 7):
+            model = netdsl.build_model(netdsl.parse(f"input {size[0]}x{size[1]}x3\nzeropad correct={kernel}"))
+            expected = correct_pad(keras.Input((*size, 3)), kernel)
+            assert model.layers[1].get_config()["padding"] == tuple(map(tuple, expected)), (size, kernel)
 
 
 @pytest.mark.parametrize(("spec", "expected"), REFUSED, ids=[spec for spec, _ in REFUSED])

@@ -117,6 +117,20 @@ def test_zoo_spec_is_shorter_than_the_keras_source(name: str) -> None:
     assert statements * 4 <= keras, (statements, keras)
 
 
+@pytest.mark.keras
+@pytest.mark.parametrize("name", ["mobilenetv2", "mobilenetv3large", "efficientnetb0", "efficientnetb3"])
+def test_zoo_spec_equals_keras_applications_at_another_input_size(name: str) -> None:
+    """Their paddings are `zeropad correct=k`, Keras's correct_pad of the size they are given: at 197x161 (odd,
+    not square: the two axes' halvings differ in parity) the spec (`netdsl check --input 197x161x3`) is
+    keras.applications' model built at 197x161, row by row."""
+    keras = pytest.importorskip("keras")
+    keras.backend.clear_session()
+    model = getattr(keras.applications, MODELS[name])(weights=None, input_shape=(197, 161, 3))
+    report = netdsl.check(ZOO / f"{name}.net", input_shape=(197, 161, 3))
+    assert wiring(report.layers) == wiring(keras_layers(model))
+    assert report.total_params == model.count_params() and report.output_shape == tuple(model.output.shape)
+
+
 VERIFIED = sorted(set(MODELS) - {f"efficientnetb{i}" for i in range(1, 7)})
 """EfficientNetB1 to B6 are B7's statements with other numbers (test_efficientnets_b1_to_b7_are_one_spec...),
 so netdsl's compiler is run on B0 and B7 of the family; every layer's Keras config is compared for all."""

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, PositiveInt, field_validator
+from pydantic import BeforeValidator, Field, PositiveInt, ValidationInfo, field_validator
 
 from netdsl.ir import Layer
 from netdsl.layers.base import (
@@ -97,19 +97,36 @@ class CroppingOp(ZeroPaddingOp):
 class ZeroPad(Layer):
     """`zeropad P`: zeros around the spatial axes (ZeroPadding2D; 1-D/3-D by rank). `zeropad 1` pads every
     side by 1, `zeropad 1x2` the height by 1 and the width by 2 on both sides, `zeropad 0x1x0x1` gives
-    (before, after) per axis: ((0, 1), (0, 1)), as MobileNetV2 pads before a stride-2 conv."""
+    (before, after) per axis: ((0, 1), (0, 1)), as MobileNetV2 pads before a stride-2 conv.
+    `zeropad correct=K` is keras.applications' `correct_pad(x, K)` for a K-wide window, computed from the
+    input's size (one less before the data on an even side), so a spec pads as Keras does at any size."""
 
     kind: Literal["zeropad"] = "zeropad"
-    sizes: AxisCounts = (1,)
+    sizes: AxisCounts | None = None  # None: 1 on every side, unless `correct` computes them
+    correct: Annotated[int, Field(ge=2)] | None = None  # a window of 1 has nothing to centre (Keras's would pad -1)
 
     syntax: ClassVar[Syntax] = Syntax(positional=("sizes",), aliases={"padding": "sizes"}, example="zeropad 0x1x0x1")
     summary: ClassVar[str] = "zero padding around the spatial axes (ZeroPadding1D/2D/3D by rank)"
     op: ClassVar[type[ZeroPaddingOp]] = ZeroPaddingOp
 
+    @field_validator("correct")
+    @classmethod
+    def _alone(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and cls.model_fields["kind"].default != "zeropad":
+            raise ValueError("is zeropad's alone (Keras's correct_pad pads; nothing crops that way)")
+        if value is not None and info.data.get("sizes") is not None:
+            raise ValueError("must be written without sizes (it computes them)")
+        return value
+
     def apply(self, x: Tensor, graph: Graph) -> Tensor:
-        rank = rank_of(graph.shape(x))
-        padding = sides(self.sizes, rank)
-        return graph.call(self.op(padding or (), rank=rank, written=() if padding else self.sizes), x)
+        shape = graph.shape(x)
+        rank = rank_of(shape)
+        if self.correct is not None:  # resolved here, so the op (and Keras, and emitted code) see plain numbers
+            padding: Padding | None = correct_pad(spatial(shape), self.correct // 2)
+        else:
+            padding = sides(self.sizes or (1,), rank)
+        written = () if padding else self.sizes or (1,)
+        return graph.call(self.op(padding or (), rank=rank, written=written), x)
 
 
 class Crop(ZeroPad):
