@@ -179,14 +179,32 @@ def multitask(keras):
     return keras.Model(inputs, [label, box])
 
 
+def position_embedding(keras):
+    """keras_hub's PositionEmbedding, written here as its documentation describes it: a learnt
+    (sequence_length, features) table whose first `steps` rows are broadcast to the input."""
+
+    class PositionEmbedding(keras.layers.Layer):
+        def __init__(self, sequence_length, **kwargs):
+            super().__init__(**kwargs)
+            self.sequence_length = sequence_length
+
+        def build(self, input_shape):
+            self.embeddings = self.add_weight(shape=(self.sequence_length, input_shape[-1]))
+
+        def call(self, x):
+            shape = keras.ops.shape(x)
+            return keras.ops.broadcast_to(self.embeddings[: shape[-2]], shape)
+
+    return PositionEmbedding
+
+
 def vit(keras):
-    """After Keras's example "Image classification with Vision Transformer", with the positions as an input."""
+    """After Keras's example "Image classification with Vision Transformer" (its PatchEncoder's position
+    embedding as keras_hub's PositionEmbedding, added to the patches)."""
     L = fresh(keras)
     image = keras.Input((32, 32, 3))
-    positions = keras.Input((64,), dtype="int32")
-    where = L.Embedding(64, 64)(positions)
     x = L.Reshape((64, 64))(L.Conv2D(64, 4, strides=4)(image))
-    x = L.Add()([x, where])
+    x = L.Add()([x, position_embedding(keras)(64)(x)])
     for _ in range(4):
         y = L.LayerNormalization(epsilon=1e-6)(x)
         y = L.MultiHeadAttention(num_heads=4, key_dim=16, dropout=0.1)(y, y)
@@ -196,7 +214,7 @@ def vit(keras):
         y = L.Dropout(0.1)(L.Dense(64)(y))
         x = L.Add()([x, y])
     x = L.GlobalAveragePooling1D()(L.LayerNormalization(epsilon=1e-6)(x))
-    return keras.Model([image, positions], L.Activation("softmax")(L.Dense(10)(x)))
+    return keras.Model(image, L.Activation("softmax")(L.Dense(10)(x)))
 
 
 # What the papers' own (PyTorch) code counts: Keras adds batch norm's moving statistics (2*C per layer, the
@@ -298,3 +316,16 @@ def test_encoder_decoder_attention_equals_keras(keras) -> None:
     x = L.Add()([x, L.MultiHeadAttention(4, 4, value_dim=6, use_bias=False)(x, memory)])
     model = keras.Model([source, target], L.Activation("softmax")(L.Dense(10)(x)))
     assert_equal_to_keras(netdsl.check(SEQ2SEQ), model)
+
+
+def test_a_position_embedding_saves_and_loads(keras, tmp_path) -> None:
+    """netdsl's PositionEmbedding is registered (`netdsl>PositionEmbedding`): a saved model loads and predicts
+    the same (tests/test_layer_table.py checks that Keras refuses more steps than positions, as E320 does)."""
+    import numpy as np
+
+    model = netdsl.build_model(netdsl.parse("input 10x16\nadd [ posembed ]\ngap\n"))
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    x = np.random.default_rng(0).random((2, 10, 16), dtype=np.float32)
+    assert np.array_equal(model.predict(x, verbose=0), again.predict(x, verbose=0))
+    assert [type(layer).__name__ for layer in again.layers][1] == "PositionEmbedding"

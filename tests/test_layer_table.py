@@ -22,6 +22,7 @@ import pytest
 import netdsl
 from netdsl.ir import REGISTRY
 from netdsl.verify import compare
+from tests.test_arch_specs import position_embedding
 from tests.test_emit import run_emitted
 
 
@@ -146,6 +147,8 @@ ROWS = [
     Row("input 10x16; dense 6 as m; dense 4; mha 2 8 m causal", lambda L, x: (lambda m: L.MultiHeadAttention(2, 8)(L.Dense(4)(m), m, use_causal_mask=True))(L.Dense(6)(x)), 10 * 4 * 16 + 2 * 10 * 6 * 16 + 10 * 10 * 2 * 16 + 10 * 2 * 8 * 4, None),
     Row("input 10x16; dense 6 as v; dense 5 as k; dense 4; mha 2 3 v k", lambda L, x: (lambda v: (lambda k: L.MultiHeadAttention(2, 3)(L.Dense(4)(k), v, k))(L.Dense(5)(v)))(L.Dense(6)(x)), 10 * 2 * 3 * (4 + 5 + 6) + 10 * 10 * 2 * 6 + 10 * 2 * 3 * 4, None),
     Row("input 10x16; mha 2 8; dropout .1", lambda L, x: (lambda y: L.Dropout(0.1)(y))(L.MultiHeadAttention(2, 8)(x, x)), 0, None),
+    Row("input 10x16; add [ posembed ]", lambda L, x: L.Add()([x, position_embedding(__import__("keras"))(10)(x)]), 0, ((1,), (1,))),
+    Row("input 10x16; posembed length=12", lambda L, x: position_embedding(__import__("keras"))(12)(x), 0, ((1,), (1,))),
     # resampling and shape
     Row("input 5x7x3; upsample", lambda L: [L.UpSampling2D()], 0, None),
     Row("input 5x7x3; upsample 2x3 bilinear", lambda L: [L.UpSampling2D((2, 3), interpolation="bilinear")], 0, None),
@@ -309,6 +312,8 @@ REFUSED = [
     ("input 10x16 as a; conv 4 k3 s2; mha 2 4 a causal", "3:1: error[E304]: mha: a causal mask needs as many query as value positions; got (None, 5, 4) and (None, 10, 16)"),
     ("input 10x16 as a; dense 4 as b; dense 4 as c; mha 2 4 a b c", "4:1: error[E202]: mha reads at most 2 named tensors, got 3: a, b, c"),
     ("input 10x16; mha 2 4 casual", "2:9: error[E202]: mha: unknown argument 'casual'"),
+    ("input 20; posembed", "2:1: error[E302]: posembed: position_embedding needs a sequence (batch, steps, features); got (None, 20)"),
+    ("input 10x16; posembed length=5", "2:1: error[E320]: posembed: position_embedding of length 5 has no position for each of the 10 steps of (None, 10, 16)"),
 ]
 # fmt: on
 

@@ -18,6 +18,7 @@ from netdsl.layers import (  # noqa: F401  (registration)
     norm,
     padding,
     pooling,
+    position,
     pretrained,
     scale,
     sequence,

@@ -34,7 +34,7 @@ from netdsl.layers.base import (
 )
 
 
-def netdsl_layers(keras: Any) -> tuple[type, type]:
+def netdsl_layers(keras: Any) -> tuple[type, type, type]:
     """The Keras classes netdsl defines, registered as `netdsl>NAME` (re-registering replaces them)."""
 
     @keras.saving.register_keras_serializable(package="netdsl")
@@ -70,10 +70,33 @@ def netdsl_layers(keras: Any) -> tuple[type, type]:
         def get_config(self):
             return {**super().get_config(), "init_values": self.init_values, "projection_dim": self.projection_dim}
 
-    return CustomScaleLayer, LayerScale
+    @keras.saving.register_keras_serializable(package="netdsl")
+    class PositionEmbedding(keras.layers.Layer):
+        """A learnt vector per position, its first `steps` rows broadcast to the input: keras_hub's."""
+
+        def __init__(self, sequence_length, **kwargs):
+            super().__init__(**kwargs)
+            self.sequence_length = sequence_length
+
+        def build(self, input_shape):
+            if input_shape[-2] is not None and input_shape[-2] > self.sequence_length:
+                raise ValueError(f"{input_shape[-2]} steps, but positions for {self.sequence_length} only")
+            self.position_embeddings = self.add_weight(
+                name="embeddings", shape=(self.sequence_length, input_shape[-1]), initializer="glorot_uniform"
+            )
+
+        def call(self, inputs):
+            shape = keras.ops.shape(inputs)
+            table = keras.ops.slice(self.position_embeddings, (0, 0), (shape[-2], shape[-1]))
+            return keras.ops.broadcast_to(table, shape)
+
+        def get_config(self):
+            return {**super().get_config(), "sequence_length": self.sequence_length}
+
+    return CustomScaleLayer, LayerScale, PositionEmbedding
 
 
-CLASSES = ("CustomScaleLayer", "LayerScale")
+CLASSES = ("CustomScaleLayer", "LayerScale", "PositionEmbedding")  # PositionEmbedding: position.py's `posembed`
 """The names `netdsl_layers` returns, in its order."""
 _defined: dict[int, dict[str, type]] = {}  # id(keras) -> its classes, defined once per process
 
