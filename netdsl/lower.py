@@ -289,6 +289,7 @@ class _Lowering(Binding, DirectiveStatements, GraphStatements, BudgetStatements)
             elif st.name in WORDS or st.name in DIRECTIVES or st.name in ("use", "repeat", "def"):
                 self.error("E210", f"'{st.name}' is a netdsl word; a block needs a name of its own", st.span,
                            help=f"for example `def {st.name}_block ...`")  # fmt: skip
+                self.defs[st.name] = st  # its uses mean the block: one error, not one per use that misfits the word
             else:
                 names = [p.name for p in st.params]
                 twice = next((p for i, p in enumerate(st.params) if p.name in names[:i]), None)

@@ -8,6 +8,7 @@ import pytest
 import netdsl
 from netdsl.analysis import analyze
 from tests.helpers import error_of as located_error
+from tests.helpers import failure
 
 
 def report_of(text: str):
@@ -168,6 +169,15 @@ ERRORS = [  # (spec, a line of the message): each mistake located, in words
 @pytest.mark.parametrize(("spec", "expected"), ERRORS)
 def test_block_definition_and_arithmetic_errors(spec: str, expected: str) -> None:
     assert expected in error_of(spec)
+
+
+def test_a_block_named_like_a_layer_is_one_error_not_one_per_use() -> None:
+    """`def res f k [...]` used as `res 24 3` three times: the uses were read as netdsl's own `res` (one filter
+    count), three E202s after the E210 that says what to do (found writing the EfficientNet specs)."""
+    spec = "def res f k [ conv f k=k ]\ninput 8x8x3\nres 24 3\nrepeat 2 [ res 24 5 ]\n"
+    caught = failure(spec)
+    assert [(d.code, d.span.line) for d in caught.diagnostics] == [("E210", 1)]  # type: ignore[union-attr]
+    assert [d.code for d in failure(spec.replace("res 24 5", "res 24 5 bogus")).diagnostics] == ["E210", "E202"]
 
 
 # ------------------------------------------------------------------ arithmetic and loops
