@@ -3,10 +3,10 @@
 and ConvNeXt's per-channel `LayerScale` (`layerscale 1e-6`).
 
 netdsl defines the two Keras classes itself (`netdsl_layers`), with the same names, calls, weights and
-configs as keras.applications', and registers them for serialisation (`netdsl>CustomScaleLayer`,
-`netdsl>LayerScale`), so a saved model loads in any process that has imported netdsl's compiler; its
-own are private to `keras.src.applications` and registered nowhere. `netdsl emit` copies `netdsl_layers`
-into the emitted module, so that module still needs nothing but Keras.
+configs as keras.applications' (whose are private to `keras.src.applications`, a path that may move), once
+Keras is imported (never at import time), and registers them for serialisation (`netdsl>CustomScaleLayer`,
+`netdsl>LayerScale`), so a saved model loads in any process where netdsl has imported Keras. `netdsl emit`
+copies `netdsl_layers` into the emitted module, so that module still needs nothing but Keras.
 """
 
 from __future__ import annotations
