@@ -217,6 +217,8 @@ class Emitter:
             if count != "1":
                 header.append(f"for _ in range({count}):")
         body = self.block(bodies, inner)
+        if not body:  # `repeat [id] for f in 4`: iterations that make no layer and bind no name write no loop
+            return []
         used = "\n".join([*header[1:], *body])  # the count may be the loop's own variable: `repeat f [...] for f in`
         var = repeat.variables[0] if repeat.variables else None
         if len(repeat.variables) == 1 and not re.search(rf"\b{inner[var]}\b", used):

@@ -111,6 +111,8 @@ class _Reader:
         return items, None
 
     def bracket(self, opening: Token) -> Bracket:
+        while self.position < len(self.tokens) and str(self.tokens[self.position]) == ";":
+            self.position += 1  # `[ ; # c`: an empty statement first means nothing, and must not make the shape
         start = self.position
         comment = None
         if (

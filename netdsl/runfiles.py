@@ -30,6 +30,7 @@ from netdsl.ir import TrainConfig
 CHECKPOINT_NAME = re.compile(r"checkpoint-[0-9]+\.weights\.h5")
 
 Count = Annotated[StrictInt, Field(ge=0)]
+Fraction = Annotated[StrictInt | StrictFloat, Field(ge=0, le=1)]
 Number = StrictInt | StrictFloat
 Text = Annotated[str, Field(max_length=4096)]  # paths and names: any characters (printing escapes them), bounded
 
@@ -68,6 +69,7 @@ class RunConfig(BaseModel):
     deterministic: StrictBool = False
     created: Text | None = None
     spec_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    spec_id: Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")] | None = None  # netdsl.specid: `netdsl runs --spec-id`
     backend: Literal["tensorflow", "jax", "torch"] | None = None  # netdsl/trainer/backends.py BACKENDS
     devices: StrictInt | str | None = None  # --devices: a count or "all"
 
@@ -100,9 +102,12 @@ class RunState(BaseModel):
 class RunMetrics(BaseModel):
     """metrics.json: how the run ended and what it measured."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     status: Literal["completed", "early_stopping", "diverged"]
     epochs: Count
+    test_accuracy: Fraction | None = None  # `netdsl runs` lists these three: a tampered one is damage, not a row
+    best_val_accuracy: Fraction | None = None
+    train_seconds: Annotated[Number, Field(ge=0)] | None = None
 
 
 class HistoryRow(BaseModel):

@@ -9,7 +9,6 @@ run whose files were damaged is listed with the reason instead of stopping the l
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,11 @@ from pydantic import BaseModel, ConfigDict
 
 from netdsl.diagnostics import NetdslError
 from netdsl.runs import RunDir, run_error
-from netdsl.safeio import read_text, reason
+from netdsl.safeio import reason
 from netdsl.specid import spec_id
 
 MAX_RUNS = 10_000
 """Most run directories one listing reads: a `runs/` folder of a long project, and a bound on the work."""
-METRICS_LIMIT = 1 << 20
-"""metrics.json is a few hundred bytes; a larger one is not netdsl's."""
 
 
 class RunSummary(BaseModel):
@@ -43,19 +40,6 @@ class RunSummary(BaseModel):
     created: str | None = None
 
 
-def _metrics(run: RunDir) -> dict[str, Any] | None:
-    path = run.path / "metrics.json"
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(read_text(path, METRICS_LIMIT))
-    except RecursionError:  # `[[[[...` nested past the parser's depth: damaged, as any other bad JSON
-        raise ValueError("metrics.json is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise ValueError("metrics.json is not a JSON object")
-    return data
-
-
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -69,7 +53,7 @@ def summarize(path: Path) -> RunSummary | None:
         config = run.config()
         recorded = config.get("spec_id")
         identity = recorded if isinstance(recorded, str) else spec_id(run.network())
-        metrics = _metrics(run)
+        metrics = run.metrics()  # validated (runfiles.RunMetrics): a tampered status or accuracy is damage
     except NetdslError as err:
         return RunSummary(path=str(path), status=f"damaged: {err.diagnostics[0].message}")
     except (OSError, ValueError) as err:

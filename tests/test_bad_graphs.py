@@ -7,10 +7,14 @@ RecursionError, a formatter that never returned, or a slow path: each is now a l
 - `netdsl fmt` measured each one-line block again at every enclosing level (2**depth steps: 30 nested
   one-line `repeat`s never finished), recursed without the nesting limit, and compared meanings
   recursively;
-- one `assert` line sent a whole spec to Lark's slow parser (13 s instead of 8 at the token limit).
+- one `assert` line sent a whole spec to Lark's slow parser (13 s instead of 8 at the token limit);
+- `netdsl emit` wrote a `for` with an empty body (a SyntaxError) for a loop whose body makes no layer;
+- fmt was not idempotent on `[ ; # c` (an empty statement after `[` made the bracket look hanging).
 """
 
 from __future__ import annotations
+
+import ast
 
 import pytest
 
@@ -103,3 +107,22 @@ def test_a_spec_with_budgets_stays_on_the_fast_parser() -> None:
     with pytest.raises(netdsl.NetdslError) as info:  # measured as before: the second one fails
         netdsl.check_budgets(text)
     assert [(d.code, d.span.line) for d in info.value.diagnostics] == [("E701", 1003)]
+
+
+@pytest.mark.parametrize("text", [
+    "input 8\nrepeat [ id ] for f in 4\ndense 2\n",
+    "input 8\nrepeat 3 [ id ]\ndense 2\n",
+    "input 8 as x\nrepeat 2 [ use x ]\ndense 2\n",
+    "input 8\nrepeat [ repeat 2 [ id ]; id ] for f in 1, 2\ndense 2\n",
+])  # fmt: skip
+def test_emit_writes_no_empty_loop(text: str) -> None:
+    source = netdsl.emit(netdsl.parse(text))
+    ast.parse(source)  # an IndentationError before
+    assert "layers.Dense(units=2)(x)" in source
+
+
+def test_fmt_of_an_empty_statement_after_a_bracket_is_idempotent() -> None:
+    text = " ; # ;  add  [  def  add \\\n add  [  ; # ] \\\n ] "
+    once = fmt.format_text(text)
+    assert once == "# ;  add  [  def  add \\\nadd [  # ] \\\n]\n" and fmt.format_text(once) == once
+    assert fmt.format_text("input 8\nadd [ ; dense 4 | id ]\n") == "input 8\nadd [ dense 4 | id ]\n"

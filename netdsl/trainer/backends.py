@@ -27,6 +27,7 @@ Batches = Callable[..., Any]
 def tf_batches(
     x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool,
     layers: list[Any], seed: int, scale: Callable[[Any], Any] | None, sharded: bool = False, epochs_done: int = 0,
+    replicas: int = 1,
 ) -> Any:  # fmt: skip
     """Shuffled index batches gather uint8 images, which become float32 only here, per batch (token ids
     stay int32, `scale` None); augmentation runs in the pipeline (training only), on the CPU's spare cores.
@@ -34,7 +35,9 @@ def tf_batches(
     `sharded`: Keras splits the batches over processes, and must see their size, so the last step is a
     batch of full batches only (the images of a last partial batch are left out, in every process alike).
     `epochs_done`: a resumed run's shuffle is advanced past the orders its finished epochs used (indices
-    only, no images read), so its next epoch sees the images in the order an uninterrupted run would."""
+    only, no images read), so its next epoch sees the images in the order an uninterrupted run would.
+    `replicas`: the devices each batch is split over; a last partial batch is cut to a multiple of them
+    (JAX cannot split 5 images over 2 devices, TensorFlow failed on 1), leaving out fewer images than devices."""
     import tensorflow as tf
 
     gather = _gatherer(tf, x)
@@ -56,7 +59,11 @@ def tf_batches(
         for _ in range(epochs_done if len(x) else 0):  # each pass draws the next order from the shuffle's seed
             for _ in data.batch(len(x)):
                 pass
-    data = data.batch(batch).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    data = data.batch(batch)
+    if replicas > 1:
+        data = data.map(lambda index: index[: tf.shape(index)[0] // replicas * replicas])
+        data = data.filter(lambda index: tf.shape(index)[0] > 0)
+    data = data.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if sharded:  # a map hides the batch size from tf.data's compute_batch_size; every process takes
         data = data.unbatch().batch(batch, drop_remainder=True)  # as many steps: a partial batch would hang one
     options = tf.data.Options()  # tf.data's autotuner may buffer up to half the free memory by default:

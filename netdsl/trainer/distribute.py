@@ -17,6 +17,9 @@ from netdsl.diagnostics import Diagnostic, NetdslError, Source
 from netdsl.trainer.backends import BACKENDS, DEFAULT, Backend, running
 
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
+MAX_DEVICES = 64
+"""Most devices `--devices N` may ask for on one host (simulated on a CPU, each is an XLA or TensorFlow
+device made at start-up: `--devices 10**22` overflowed TensorFlow, a million would exhaust memory)."""
 INIT_TIMEOUT_S = 120  # how long a process waits for the others to join the coordinator
 
 
@@ -90,6 +93,10 @@ def before_import(backend: Backend, devices: int | str | None, cluster: Cluster 
     accelerator); checks that the backend can train in parallel at all (E526)."""
     if not requested(devices, cluster):
         return
+    if devices not in (None, "all") and (
+        not isinstance(devices, int) or isinstance(devices, bool) or not 1 <= devices <= MAX_DEVICES
+    ):
+        raise parallel_error(f"--devices must be 'all' or a count from 1 to {MAX_DEVICES}, got {devices!r}")
     if backend.parallel is None:
         raise parallel_error(
             f"--devices and --coordinator need the jax or tensorflow backend; Keras has no data parallelism for {backend.name}"
@@ -113,6 +120,18 @@ def setup(backend: Backend, devices: int | str | None, cluster: Cluster | None, 
             help=f"use a multiple of {len(parallel.devices)}, e.g. --batch {len(parallel.devices) * max(1, batch // len(parallel.devices))}",
         )
     return parallel
+
+
+def check_splits(parallel: Parallel, sizes: dict[str, int]) -> None:
+    """E526 for a split with fewer images than devices: each device needs one image of every batch (the
+    batches' last partial one is cut to a multiple of the devices, see backends.tf_batches)."""
+    count = len(parallel.devices)
+    for split, size in sizes.items():
+        if 0 < size < count:
+            raise parallel_error(
+                f"the {split} split has {size} image{'s' * (size != 1)}, fewer than the {count} devices it is split over",
+                help=f"use more images (or --devices {size})",
+            )  # fmt: skip
 
 
 def _count(devices: int | str | None, available: int) -> int:

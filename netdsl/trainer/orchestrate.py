@@ -31,7 +31,7 @@ from netdsl.trainer.backends import Backend, active, choose
 from netdsl.trainer.callbacks import Diverged
 from netdsl.trainer.config import resolve_config
 from netdsl.trainer.curves import plot_curves
-from netdsl.trainer.distribute import Cluster, Parallel, before_import, on_resume, parallel_error, setup
+from netdsl.trainer.distribute import Cluster, Parallel, before_import, check_splits, on_resume, parallel_error, setup
 from netdsl.trainer.fit import fit_phases
 from netdsl.trainer.head import Head, find_head, load_for, refuse_several_inputs_or_outputs
 from netdsl.trainer.pipeline import check_options, input_scale, input_scaling, pipeline, preprocessing_name
@@ -67,6 +67,7 @@ class Settings:
     backend: Backend | None = None  # the Keras backend chosen for this process (netdsl/trainer/backends.py)
     devices: int | str | None = None  # --devices: a count, "all", or None for one device
     cluster: Cluster | None = None  # --coordinator/--processes/--process-id
+    replicas: int = 1  # the devices each batch is split over, once they are set up
     speed: Speed = field(default_factory=Speed)  # --precision, --jit, --tensorboard (netdsl/trainer/speed.py)
 
     @property
@@ -163,6 +164,8 @@ def train(
         net, head, dataset = _prepare(settings, echo)
         parallel = _parallel(settings, echo)
         if parallel is not None:  # the model is built, compiled, fit and tested in the distribution's scope
+            check_splits(parallel, {name: len(y) for name, (_, y) in dataset.splits().items()})
+            settings.replicas = len(parallel.devices)
             held.enter_context(parallel.scope())
         held.enter_context(warnings.catch_warnings())
         # Sharded over processes, a dataset's length is unknown to Keras, which warns at each epoch's end
@@ -314,7 +317,7 @@ class Session:
         def batches(x: Any, y: Any, training: bool, epochs_done: int = 0) -> Any:
             return pipeline(x, y, config.batch, head, training=training, augment=config.augment, seed=seed,
                             scale=scale, backend=backend, sharded=settings.cluster is not None,
-                            epochs_done=epochs_done)  # fmt: skip
+                            epochs_done=epochs_done, replicas=settings.replicas)  # fmt: skip
 
         has_valid = dataset.x_valid is not None and len(dataset.x_valid)
         return cls(

@@ -69,7 +69,7 @@ def preprocessing_name(net: Network) -> str:
 def pipeline(
     x: np.ndarray, y: np.ndarray, batch: int, head: Head, *, training: bool, augment: Augment, seed: int,
     scale: Callable[[Any], Any] | None = lambda x: x * INPUT_SCALE, backend: Backend | None = None,
-    sharded: bool = False, epochs_done: int = 0,
+    sharded: bool = False, epochs_done: int = 0, replicas: int = 1,
 ) -> Any:  # fmt: skip
     """Batches for `model.fit`/`evaluate` from uint8 images (scaled per batch, augmented when training) or
     int32 token ids (`scale` None: passed as they are); `epochs_done`: a resumed run's finished epochs."""
@@ -78,7 +78,7 @@ def pipeline(
 
     layers = augmentation(keras, augment, seed) if training else []
     return backend.batches(x, y, batch, head, training=training, layers=layers, seed=seed, scale=scale,
-                           sharded=sharded, epochs_done=epochs_done)  # fmt: skip
+                           sharded=sharded, epochs_done=epochs_done, replicas=replicas)  # fmt: skip
 
 
 def check_options(net: Network, head: Head, config: TrainConfig) -> None:

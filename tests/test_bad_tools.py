@@ -1,0 +1,114 @@
+"""The design tools under attack (round three): `netdsl runs` over tampered run directories.
+
+`netdsl runs` read metrics.json without its schema, so a tampered status (`completed` with an escape
+sequence), an accuracy of 1e308 or NaN, negative epochs and a spec id that is no spec id were listed
+as if a run had measured them; they are now `damaged: <why>`, as every other damaged file is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import netdsl
+from netdsl.cli import main
+
+SPEC = "input 8\ndense 2 softmax\n"
+
+
+def make_run(root: Path, name: str, config: dict | None = None, metrics: str | None = None) -> Path:
+    """A run directory written by hand (no training): spec.net, config.json and maybe metrics.json."""
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "spec.net").write_text(SPEC)
+    (path / "config.json").write_text(json.dumps({"training": {}, "name": "m", **(config or {})}))
+    if metrics is not None:
+        (path / "metrics.json").write_text(metrics)
+    return path
+
+
+TAMPERED = [
+    ('{"status": "completed\\u001b[31m", "epochs": 3}', "status is not valid"),
+    ('{"status": "completed", "epochs": -5}', "epochs is not valid"),
+    ('{"status": "completed", "epochs": 1, "test_accuracy": 1e308}', "test_accuracy is not valid"),
+    ('{"status": "completed", "epochs": 1, "test_accuracy": NaN}', "test_accuracy"),
+    ('{"status": "completed", "epochs": 1, "train_seconds": -1}', "train_seconds is not valid"),
+    ('{"status": "completed", "epochs": 1, "best_val_accuracy": "high"}', "best_val_accuracy"),
+]
+
+
+@pytest.mark.parametrize(("metrics", "why"), TAMPERED)
+def test_a_tampered_metrics_file_is_listed_as_damaged(tmp_path: Path, metrics: str, why: str) -> None:
+    make_run(tmp_path, "run", metrics=metrics)
+    (summary,) = netdsl.list_runs(tmp_path)
+    assert summary.status.startswith("damaged: ") and why in summary.status
+    assert summary.test_accuracy is None and summary.epochs is None
+
+
+@pytest.mark.parametrize("spec_id", ["\x1b[31mid", "12345", 12345, "ABCDEF123456", "abc"])
+def test_a_recorded_spec_id_must_be_one(tmp_path: Path, spec_id: object) -> None:
+    make_run(tmp_path, "run", config={"spec_id": spec_id})
+    (summary,) = netdsl.list_runs(tmp_path)
+    assert summary.status.startswith("damaged: ") and "spec_id" in summary.status
+
+
+def test_a_sound_hand_made_run_is_listed_and_escaped(tmp_path: Path, runner) -> None:
+    make_run(tmp_path, "good\x1b[2J", config={"spec_id": "abcdef012345", "data": "\u202edata"},
+             metrics='{"status": "completed", "epochs": 3, "test_accuracy": 0.75, "train_seconds": 12}')  # fmt: skip
+    (summary,) = netdsl.list_runs(tmp_path)
+    assert (summary.status, summary.epochs, summary.test_accuracy, summary.spec_id) == (
+        "completed",
+        3,
+        0.75,
+        "abcdef012345",
+    )
+    result = runner.invoke(main, ["runs", str(tmp_path)])
+    assert result.exit_code == 0 and "\x1b" not in result.output and "\u202e" not in result.output
+    assert "0.7500" in result.output and "12 s" in result.output
+
+
+# ---------------------------------------------------------------- --devices (issue 15)
+
+
+@pytest.mark.parametrize("devices", [0, -1, 65, 10**22, 2.5, "3"])
+def test_a_device_count_out_of_range_is_e526_before_any_engine_starts(devices: object) -> None:
+    """`--devices 99999999999999999999999` overflowed TensorFlow (a traceback); a count past MAX_DEVICES
+    would have made that many simulated devices. The Python API takes the same counts as the CLI."""
+    from netdsl.trainer.backends import BACKENDS
+    from netdsl.trainer.distribute import MAX_DEVICES, before_import
+
+    with pytest.raises(netdsl.NetdslError) as info:
+        before_import(BACKENDS["tensorflow"], devices, None)
+    assert info.value.diagnostics[0].code == "E526" and f"from 1 to {MAX_DEVICES}" in str(info.value)
+    before_import(BACKENDS["tensorflow"], MAX_DEVICES, None)  # the largest count is accepted
+
+
+def test_a_split_smaller_than_the_devices_is_e526() -> None:
+    """1 validation image over 2 devices was a TensorFlow InvalidArgumentError after the first epoch."""
+    from netdsl.trainer.distribute import Parallel, check_splits
+
+    two = Parallel("tf.distribute.MirroredStrategy", ["/cpu:0", "/cpu:1"], simulated=True)
+    check_splits(two, {"train": 13, "valid": 2, "test": 0})
+    with pytest.raises(netdsl.NetdslError) as info:
+        check_splits(two, {"train": 13, "valid": 1, "test": 2})
+    assert "the valid split has 1 image, fewer than the 2 devices" in str(info.value)
+
+
+def test_a_last_partial_batch_is_cut_to_a_multiple_of_the_devices() -> None:
+    """JAX cannot split 5 images over 2 devices (IndivisibleError at the end of the first epoch)."""
+    import numpy as np
+
+    pytest.importorskip("tensorflow")
+    from netdsl.ir import Augment
+    from netdsl.trainer.head import Head
+    from netdsl.trainer.pipeline import pipeline
+
+    def sizes(count: int, replicas: int) -> list[int]:
+        x, y = np.zeros((count, 4, 4, 1), np.uint8), np.zeros(count, np.int64)
+        data = pipeline(x, y, 4, Head(2, "softmax", None), training=False, augment=Augment(), seed=0, replicas=replicas)
+        return [int(batch_x.shape[0]) for batch_x, _ in data]
+
+    assert sizes(7, 1) == [4, 3]
+    assert sizes(7, 2) == [4, 2] and sizes(5, 2) == [4] and sizes(8, 2) == [4, 4]
