@@ -10,6 +10,9 @@ user's spec or file name, so it goes through HTML-like labels with every charact
 from __future__ import annotations
 
 import html
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,11 @@ from netdsl.render import human_count
 MAX_BOXES = 5_000
 """Most boxes one picture holds: Graphviz's layout grows faster than linearly, and a picture of more
 boxes is unreadable anyway (docs/limits.md)."""
+
+DOT_CPU_SECONDS = 20
+"""CPU seconds Graphviz's `dot` may spend laying out one picture. Boxes alone do not bound it: 1,000
+boxes merged four times (4,000 edges between far ranks) ran for hours; such a picture is refused (E207)."""
+DOT_WALL_SECONDS = 300  # where a CPU limit cannot be set (Windows), and for a machine too busy to give dot its CPU
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 """File extension -> Graphviz output format; `.dot`/`.gv` write the graph's source and need no `dot` binary."""
@@ -179,15 +187,28 @@ class Drawing:
         """The picture in a Graphviz output format (svg, png, pdf); DrawUnavailable without `dot`."""
         if format == "dot":
             return self.source.encode("utf-8")
-        import graphviz
-
-        try:
-            return graphviz.Source(self.source).pipe(format=format)
-        except graphviz.ExecutableNotFound:
+        dot = shutil.which("dot")
+        if dot is None:
             raise DrawUnavailable(
                 "Graphviz's 'dot' program is not installed (Debian/Ubuntu: apt-get install graphviz; "
                 "macOS: brew install graphviz)"
-            ) from None
+            )
+        try:
+            done = subprocess.run(
+                [dot, f"-T{format}"], input=self.source.encode("utf-8"), capture_output=True,
+                timeout=DOT_WALL_SECONDS, preexec_fn=_cpu_bound if os.name == "posix" else None,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            done = None
+        if done is None or done.returncode < 0:  # killed: past its CPU (SIGXCPU) or wall time
+            raise NetdslError([Diagnostic(
+                "E207", f"Graphviz did not lay out the picture within {DOT_CPU_SECONDS} s of CPU", None,
+                help="draw fewer boxes or merges: without --expand, or a part of the network; or write .dot",
+            )])  # fmt: skip
+        if done.returncode:
+            said = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+            raise DrawUnavailable(f"Graphviz's dot failed: {said[-1][:300] if said else f'exit {done.returncode}'}")
+        return done.stdout
 
     def svg(self) -> str:
         return self.render("svg").decode("utf-8")
@@ -207,15 +228,22 @@ class Drawing:
     def _repr_svg_(self) -> str | None:
         try:
             return self.svg()
-        except DrawUnavailable:
+        except (DrawUnavailable, NetdslError):
             return None  # Jupyter then shows _repr_html_'s message
 
     def _repr_html_(self) -> str:
         try:
             svg = self.svg()
             return svg[svg.find("<svg") :]  # inline in HTML: without the XML prolog and DOCTYPE
-        except DrawUnavailable as err:
+        except (DrawUnavailable, NetdslError) as err:
             return f"<pre>netdsl.draw: {html.escape(str(err))}</pre>"
+
+
+def _cpu_bound() -> None:
+    """In the `dot` child: at most DOT_CPU_SECONDS of CPU (then SIGXCPU ends it)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CPU, (DOT_CPU_SECONDS, DOT_CPU_SECONDS))
 
 
 def draw(report: Report, expand: bool = False) -> Drawing:

@@ -112,3 +112,30 @@ def test_a_last_partial_batch_is_cut_to_a_multiple_of_the_devices() -> None:
 
     assert sizes(7, 1) == [4, 3]
     assert sizes(7, 2) == [4, 2] and sizes(5, 2) == [4] and sizes(8, 2) == [4, 4]
+
+
+# ---------------------------------------------------------------- netdsl draw
+
+
+def test_a_picture_graphviz_cannot_lay_out_in_time_is_e207(tmp_path: Path, runner, monkeypatch) -> None:
+    """1,000 boxes merged four times (4,000 edges between far ranks) kept `dot` busy for hours: 5,000 boxes
+    do not bound its layout. dot now runs under a CPU limit (here 1 s instead of DOT_CPU_SECONDS)."""
+    import shutil
+    import sys
+
+    draw = sys.modules["netdsl.draw"]  # the module (netdsl.draw, the attribute, is the function)
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot program is not installed")
+    monkeypatch.setattr(draw, "DOT_CPU_SECONDS", 1)
+    names = " ".join(f"n{i}" for i in range(1000))
+    text = "input 8\n" + "".join(f"dense 8 as n{i}\n" for i in range(1000))
+    text += "".join(f"add {names} as m{k}\n" for k in range(4)) + "add m0 m1 m2\n"
+    spec = tmp_path / "edges.net"
+    spec.write_text(text)
+    result = runner.invoke(main, ["draw", str(spec), "-o", str(tmp_path / "edges.svg")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "error[E207]: Graphviz did not lay out the picture within 1 s of CPU" in result.output
+    assert not (tmp_path / "edges.svg").exists()
+    assert "netdsl.draw: " in netdsl.draw(spec)._repr_html_()  # a notebook shows the message
+    result = runner.invoke(main, ["draw", str(spec), "-o", str(tmp_path / "edges.dot")])  # the source needs no dot
+    assert result.exit_code == 0 and (tmp_path / "edges.dot").read_text().startswith("digraph netdsl {")
