@@ -94,6 +94,8 @@ class _Reader:
                 else:
                     items.append(Comment(text))
                     current.joined = False
+            elif str(token) == ";" and not current.parts and current.comment is None:
+                continue  # an empty statement (`[ ; a`): `a` is where the statement was
             elif token.type == "_NL" or str(token) == ";":
                 self._end(items, current)
                 current = Statement(joined=str(token) == ";" and bool(items) and isinstance(items[-1], Statement)
@@ -124,7 +126,7 @@ class _Reader:
             self.position += 1
         branches, bar_breaks = [], []
         while True:
-            after = self.tokens[self.position] if self.position < len(self.tokens) else None
+            after = self._after_semicolons(self.position)
             items, ended = self.block(joined=after is not None and after.type not in BREAKS)
             branches.append(_trim(items))
             if ended != "|":
@@ -133,11 +135,17 @@ class _Reader:
         inside = self.tokens[start : self.position]
         if comment is None and not any(t.type in BREAKS for t in inside):
             shape: Shape = "inline"
-        elif comment is not None or (start < len(self.tokens) and self.tokens[start].type in BREAKS):
+        elif comment is not None or getattr(self._after_semicolons(start), "type", None) in BREAKS:
             shape = "block"
         else:
             shape = "hanging"
         return Bracket(branches, shape, comment, bar_breaks)
+
+    def _after_semicolons(self, position: int) -> Token | None:
+        """The first token from `position` that is not `;` (`[ ; # c` opens a block, as `[ # c` does)."""
+        while position < len(self.tokens) and str(self.tokens[position]) == ";":
+            position += 1
+        return self.tokens[position] if position < len(self.tokens) else None
 
     @staticmethod
     def _end(items: list[Any], current: Statement) -> None:

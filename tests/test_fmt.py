@@ -100,6 +100,17 @@ def test_statements_joined_on_a_line_stay_joined() -> None:
     assert netdsl.format("input 8 ;dense 4\n\ndense 2;\nrelu\n") == "input 8; dense 4\n\ndense 2\nrelu\n"
 
 
+@pytest.mark.parametrize("text", [
+    " repeat  [  ; #\n ]  ; ",  # an empty statement before a comment: a block, as `[ # c` is
+    "input 8\nrepeat 2 [ ; dense 4\n dense 2 ]\n",  # ... before a statement: still hanging
+    "input 8\nadd [ dense 8 | ; ;\n dense 8 ]\n",
+    "input 8;;dense 2\n;dense 3",
+])  # fmt: skip
+def test_empty_statements_do_not_change_a_shape(text: str) -> None:
+    once = netdsl.format(text)
+    assert netdsl.format(once) == once
+
+
 def test_every_comment_is_kept() -> None:
     comments = re.findall(r"#[^\n]*", MESSY)
     formatted = netdsl.format(MESSY)
