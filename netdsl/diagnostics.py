@@ -38,6 +38,7 @@ CODES: dict[str, str] = {
     "E210": "bad block definition or use",
     "E211": "arithmetic that cannot be computed",
     "E212": "loop variables and values do not match",
+    "E216": "a shared block given a tensor from outside",
     "E301": "missing input shape",
     "E302": "wrong tensor rank",
     "E303": "spatial size shrinks to zero",

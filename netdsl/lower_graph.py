@@ -191,6 +191,12 @@ class GraphStatements:
         if values is None:
             return None
         tensors = self.tensor_arguments(values)
+        if shared and tensors:  # one Keras model with one input: it cannot read another model's tensor
+            name = next(iter(tensors))
+            self.error("E216", f"shared block '{define.name}' is given the tensor '{values[name]}' as '{name}'; a "  # type: ignore[attr-defined]
+                       "shared block is one model that reads only its own input", cmd.span,
+                       help="drop `shared`, or pass the tensor in as the block's input (`use ...` before it)")  # fmt: skip
+            return None
         self.frames.append(BlockUse(define.name, cmd.span, tuple(values.items())))
         outer, self.scopes = self.scopes, Scopes(counts=self.scopes.counts)  # a block sees only its own names
         self.scopes.stack[0].update(tensors)  # and the tensors passed to it (`normal 44 c1`: `use p` inside)

@@ -126,3 +126,12 @@ def test_fmt_of_an_empty_statement_after_a_bracket_is_idempotent() -> None:
     once = fmt.format_text(text)
     assert once == "# ;  add  [  def  add \\\nadd [  # ] \\\n]\n" and fmt.format_text(once) == once
     assert fmt.format_text("input 8\nadd [ ; dense 4 | id ]\n") == "input 8\nadd [ dense 4 | id ]\n"
+
+
+def test_a_shared_block_given_an_outer_tensor_is_e216() -> None:
+    """A shared block is one Keras model: a tensor argument (`t z shared`) made analyze, emit and
+    build_model fail with a KeyError inside the shared model's graph."""
+    text = "def t x [ add x ]\ninput 8\ndense 8 as z\nt z shared\nt z shared\n"
+    assert codes(text)[0][:3] == ("E216", 4, 1)
+    net = netdsl.parse(text.replace(" shared", ""))  # without `shared`, each use reads the tensor
+    assert [row.type for row in netdsl.analyze(net).layers].count("Add") == 2

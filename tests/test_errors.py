@@ -38,6 +38,7 @@ CATALOGUE: list[tuple[str, str, str]] = [
     ("E210", "input 8\ndef stack f [dense f; stack f]\nstack 4\n", "t.net:2:23: error[E210]: block 'stack' uses itself (stack -> stack)"),
     ("E211", "input 8\ndense 8/0\n", "t.net:2:7: error[E211]: cannot compute (8/0): division by zero"),
     ("E212", "input 8\nrepeat [dense u] for u, v in (1, 2), (3, 4, 5)\n", "t.net:2:38: error[E212]: repeat: 2 variables (u, v) but 3 values in (3, 4, 5)"),
+    ("E216", "def t x [add x]\ninput 8\ndense 8 as z\nt z shared\n", "t.net:4:1: error[E216]: shared block 't' is given the tensor 'z' as 'x'"),
     ("E315", "input 8\nadd\n", "t.net:2:1: error[E315]: add needs branches or names to merge"),
     ("E316", "def t [conv 8 k3; gap]\ninput 8x8x1 as a\ninput 9x9x1 as b\nuse a\nt shared as x\nuse b\nt shared\ncat x\n", "t.net:7:1: error[E316]: shared block 't' is applied to (None, 9, 9, 1) here, but to (None, 8, 8, 1) at its first use (line 5)"),
     ("E317", "def t f [dense f]\ninput 8\nt 4 shared\nt 5 shared\n", "t.net:4:1: error[E317]: shared uses of block 't' need the same arguments: f=5 here, f=4 at 3:1"),
