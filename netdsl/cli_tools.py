@@ -132,9 +132,10 @@ def fmt(files: tuple[Path, ...], check: bool) -> None:
             say(f"would reformat {path}")
             continue
         try:
-            mode = path.stat().st_mode
-            write_text(path, formatted)  # atomic: a new file renamed over the old one
-            path.chmod(mode)  # ... which keeps the old one's permissions
+            target = path.resolve()  # a symlink's file, not a regular file in the link's place
+            mode = target.stat().st_mode
+            write_text(target, formatted)  # atomic: a new file renamed over the old one
+            target.chmod(mode)  # ... which keeps the old one's permissions
         except OSError as err:
             say(f"error: cannot write {path}: {err.strerror or err}", err=True)
             failed = True

@@ -139,3 +139,14 @@ def test_a_picture_graphviz_cannot_lay_out_in_time_is_e207(tmp_path: Path, runne
     assert "netdsl.draw: " in netdsl.draw(spec)._repr_html_()  # a notebook shows the message
     result = runner.invoke(main, ["draw", str(spec), "-o", str(tmp_path / "edges.dot")])  # the source needs no dot
     assert result.exit_code == 0 and (tmp_path / "edges.dot").read_text().startswith("digraph netdsl {")
+
+
+def test_fmt_of_a_symlink_formats_the_file_it_names(tmp_path: Path, runner) -> None:
+    """`netdsl fmt link.net` put a regular file in the link's place and left the spec itself unformatted."""
+    real = tmp_path / "real.net"
+    real.write_text("input 8\ndense   4\n")
+    link = tmp_path / "link.net"
+    link.symlink_to(real.name)
+    result = runner.invoke(main, ["fmt", str(link)])
+    assert result.exit_code == 0 and f"reformatted {link}" in result.output
+    assert link.is_symlink() and real.read_text() == "input 8\ndense 4\n"
