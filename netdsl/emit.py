@@ -76,7 +76,13 @@ class Loop:
 
 
 class _Inexpressible(Exception):
-    """A statement inside a loop takes values no loop variable explains: unroll the loop."""
+    """A statement inside a loop takes values no loop variable explains, or the loops nest deeper than
+    Python can indent (MAX_LOOPS): unroll the loop."""
+
+
+MAX_LOOPS = 90
+"""Deepest nesting of `for` in build_model: Python's tokenizer refuses a 100th level of indentation
+(`repeat [dense f; repeat [...]] for f in 2`, 100 deep, was emitted as a module Python could not read)."""
 
 
 def _program(net: Network, layers: list[Layer]) -> tuple[list[Call | Loop], list[Call]]:
@@ -115,6 +121,7 @@ class Emitter:
         self.traces = traces  # per layer index: its ops
         self.outputs = outputs  # per layer index: its output (a variable, for `use`)
         self.names = names  # unique tensor name -> its Python variable
+        self.loops = 0  # the `for` statements around the lines being written
 
     def value(
         self, values: list[Any], envs: list[dict[str, Any]], scope: dict[str, str], mentioned: Collection[str]
@@ -216,7 +223,13 @@ class Emitter:
             count = self.value(counts, count_envs, inner, {repeat.count})
             if count != "1":
                 header.append(f"for _ in range({count}):")
-        body = self.block(bodies, inner)
+        if self.loops + len(header) > MAX_LOOPS:
+            raise _Inexpressible
+        self.loops += len(header)
+        try:
+            body = self.block(bodies, inner)
+        finally:
+            self.loops -= len(header)
         if not body:  # `repeat [id] for f in 4`: iterations that make no layer and bind no name write no loop
             return []
         used = "\n".join([*header[1:], *body])  # the count may be the loop's own variable: `repeat f [...] for f in`

@@ -78,7 +78,7 @@ def read_source(path: Path) -> str:
                         Span(line=line, column=column), help="save the spec as UTF-8")],
             shown,
         ) from None  # fmt: skip
-    return text
+    return text.removeprefix("\ufeff")  # a byte-order mark (Windows editors write one) is no character of the spec
 
 
 def is_path(text: str) -> bool:

@@ -135,3 +135,15 @@ def test_a_shared_block_given_an_outer_tensor_is_e216() -> None:
     assert codes(text)[0][:3] == ("E216", 4, 1)
     net = netdsl.parse(text.replace(" shared", ""))  # without `shared`, each use reads the tensor
     assert [row.type for row in netdsl.analyze(net).layers].count("Add") == 2
+
+
+def test_emit_unrolls_loops_nested_deeper_than_python_can_indent() -> None:
+    """100 nested `repeat [...] for f in 2` were emitted as 100 nested `for`s: Python refuses a 100th level
+    of indentation ("too many levels of indentation"), so the module could not even be read."""
+    from netdsl.emit import MAX_LOOPS
+
+    text = "input 8\n" + "repeat [ dense f; " * 100 + "dense 2" + " ] for f in 2" * 100 + "\n"
+    source = netdsl.emit(netdsl.parse(text))
+    tree = ast.parse(source)  # an IndentationError before
+    assert sum(isinstance(node, ast.For) for node in ast.walk(tree)) == MAX_LOOPS
+    assert source.count("layers.Dense(") == 101  # the deepest loops written out, once each

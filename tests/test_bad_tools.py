@@ -150,3 +150,14 @@ def test_fmt_of_a_symlink_formats_the_file_it_names(tmp_path: Path, runner) -> N
     result = runner.invoke(main, ["fmt", str(link)])
     assert result.exit_code == 0 and f"reformatted {link}" in result.output
     assert link.is_symlink() and real.read_text() == "input 8\ndense 4\n"
+
+
+def test_a_spec_file_with_a_byte_order_mark_is_read(tmp_path: Path, runner) -> None:
+    """Notepad's UTF-8 files start with a BOM, which was E103 at 1:1; columns count without it."""
+    spec = tmp_path / "bom.net"
+    spec.write_bytes(b"\xef\xbb\xbfinput 8\ndense 4 rleu\n")
+    result = runner.invoke(main, ["check", str(spec)])
+    assert result.exit_code == 1 and f"{spec}:2:9: error[E202]: dense: unknown argument 'rleu'" in result.output
+    spec.write_bytes(b"\xef\xbb\xbfinput  8\ndense 4\n")
+    assert netdsl.load(spec).input_shape == (8,)
+    assert runner.invoke(main, ["fmt", str(spec)]).exit_code == 0 and spec.read_bytes() == b"input 8\ndense 4\n"

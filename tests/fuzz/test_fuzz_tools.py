@@ -3,13 +3,16 @@ programs (deep nesting of repeats, branches and blocks, blocks using blocks, lon
 branches, odd line endings) through `format`, `parse`, `spec_id`, `analyze` and its HTML, `diff`,
 `draw`'s DOT source and `emit`. Each answers or raises NetdslError within the CPU bound, prints no raw
 control character, and keeps its promises: fmt is idempotent, a spec id is 12 hex digits, the emitted
-module compiles. (Found by it: the RecursionErrors and the exponential fmt of tests/test_bad_graphs.py.)
+module compiles. (Found by it: the RecursionErrors, the exponential fmt, an emitted empty loop and loops
+nested past Python's indentation limit, all in tests/test_bad_graphs.py.)
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +27,7 @@ TOOLS = settings(
 )  # fmt: skip
 RAW = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b\u202a-\u202e\u2066-\u2069]")
 OTHER = "input 8\ndense 4 relu\nadd [ dense 4 | id ]\ndense 2 softmax\n"
+T = TypeVar("T")
 LEAVES = ["dense 4", "relu", "id", "bn", "dense f", "dropout .1", "dense 1+1", "cat [ dense 2 ]", "use x"]
 
 
@@ -69,33 +73,39 @@ def assert_printable(text: str, what: str) -> None:
     assert RAW.search(text) is None, f"{what} prints a raw control character: {text[:300]!r}"
 
 
+def within(tool: Callable[[], T]) -> T:
+    """One tool's call, bounded in CPU like one `netdsl check` (a 2**17-layer block chain is a legal
+    network: the seven tools together may take longer than one)."""
+    with no_hang():
+        return tool()
+
+
 def exercise(text: str) -> None:
     """Every tool on one program: an answer or a NetdslError, each within the CPU bound."""
-    with no_hang():
-        try:
-            formatted = netdsl.format(text)
-        except netdsl.NetdslError as err:
-            assert_printable(str(err), "format's error")
-        else:
-            assert netdsl.format(formatted) == formatted, "fmt is not idempotent"
-        try:
-            net = netdsl.parse(text)
-        except netdsl.NetdslError as err:
-            assert_printable(str(err), "parse's error")
-            return
-        assert re.fullmatch(r"[0-9a-f]{12}", netdsl.spec_id(net))
-        try:
-            report = netdsl.analyze(net)
-        except netdsl.NetdslError as err:
-            assert_printable(str(err), "analyze's error")
-            return
-        ast.parse(netdsl.emit(net))  # what analyze accepts, emit writes
-        assert_printable(report._repr_html_(), "the HTML table")
-        assert_printable(netdsl.diff(net, OTHER).text(), "diff")
-        try:
-            assert "digraph" in netdsl.draw(report).source
-        except netdsl.NetdslError as err:  # E207: too many boxes to draw
-            assert err.diagnostics[0].code == "E207"
+    try:
+        formatted = within(lambda: netdsl.format(text))
+    except netdsl.NetdslError as err:
+        assert_printable(str(err), "format's error")
+    else:
+        assert within(lambda: netdsl.format(formatted)) == formatted, "fmt is not idempotent"
+    try:
+        net = within(lambda: netdsl.parse(text))
+    except netdsl.NetdslError as err:
+        assert_printable(str(err), "parse's error")
+        return
+    assert re.fullmatch(r"[0-9a-f]{12}", within(lambda: netdsl.spec_id(net)))
+    try:
+        report = within(lambda: netdsl.analyze(net))
+    except netdsl.NetdslError as err:
+        assert_printable(str(err), "analyze's error")
+        return
+    ast.parse(within(lambda: netdsl.emit(net)))  # what analyze accepts, emit writes, as Python Python reads
+    assert_printable(within(report._repr_html_), "the HTML table")
+    assert_printable(within(lambda: netdsl.diff(net, OTHER).text()), "diff")
+    try:
+        assert "digraph" in within(lambda: netdsl.draw(report).source)
+    except netdsl.NetdslError as err:  # E207: too many boxes to draw
+        assert err.diagnostics[0].code == "E207"
 
 
 @TOOLS
