@@ -49,6 +49,7 @@ CODES: dict[str, str] = {
     "E316": "a shared block applied to inputs of another shape",
     "E317": "shared uses of a block with other arguments",
     "E318": "a shared block that cannot be one model",
+    "E319": "td holds something that is not one layer",
     "W401": "layer after the final softmax/sigmoid",
     "W402": "dense layer on an unpooled feature map",
     "W403": "dropout or activation as the very first layer",

@@ -217,6 +217,17 @@ def vit(keras):
     return keras.Model(image, L.Activation("softmax")(L.Dense(10)(x)))
 
 
+def cnn_lstm(keras):
+    L = fresh(keras)
+    inputs = keras.Input((8, 64, 64, 3))
+    x = L.TimeDistributed(L.Conv2D(32, 3, padding="same", activation="relu"))(inputs)
+    x = L.TimeDistributed(L.MaxPooling2D(2))(x)
+    x = L.TimeDistributed(L.Conv2D(64, 3, padding="same", activation="relu"))(x)
+    x = L.TimeDistributed(L.MaxPooling2D(2))(x)
+    x = L.LSTM(64)(L.TimeDistributed(L.GlobalAveragePooling2D())(x))
+    return keras.Model(inputs, L.Activation("softmax")(L.Dense(10)(L.Dropout(0.5)(x))))
+
+
 # What the papers' own (PyTorch) code counts: Keras adds batch norm's moving statistics (2*C per layer, the
 # non-trainable ones), and the pre-activation ResNet of kuangliu/pytorch-cifar has no final bn.
 CASES = {
@@ -230,6 +241,7 @@ CASES = {
     "bigru_classifier": (bigru_classifier, None),
     "multitask": (multitask, None),
     "vit": (vit, None),
+    "cnn_lstm": (cnn_lstm, None),
 }
 
 

@@ -43,6 +43,7 @@ CATALOGUE: list[tuple[str, str, str]] = [
     ("E316", "def t [conv 8 k3; gap]\ninput 8x8x1 as a\ninput 9x9x1 as b\nuse a\nt shared as x\nuse b\nt shared\ncat x\n", "t.net:7:1: error[E316]: shared block 't' is applied to (None, 9, 9, 1) here, but to (None, 8, 8, 1) at its first use (line 5)"),
     ("E317", "def t f [dense f]\ninput 8\nt 4 shared\nt 5 shared\n", "t.net:4:1: error[E317]: shared uses of block 't' need the same arguments: f=5 here, f=4 at 3:1"),
     ("E318", "def t [id]\ninput 8\nt shared\n", "t.net:3:1: error[E318]: block: shared block 't' has no layers"),
+    ("E319", "input 4x8\ntd [dense 4 as a]\n", "t.net:2:1: error[E319]: td: td wraps each layer inside in a TimeDistributed: a name (`as a`) cannot be inside it"),
     ("W406", "input 8\ndense 4 as a\ndense 3\nuse a\ndense 2\n", "t.net:3:1: warning[W406]: 1 layer reaches no output and is left out of the model: dense_1"),
     ("W407", "input 8\ndense 4 as a\ndense 2\n", "t.net:2:1: warning[W407]: 'a' is named but never used"),
     ("E301", "conv 10 k3\n", "t.net:1:1: error[E301]: no input shape: start the spec with `input HxWxC`"),

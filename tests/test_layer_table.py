@@ -149,6 +149,8 @@ ROWS = [
     Row("input 10x16; mha 2 8; dropout .1", lambda L, x: (lambda y: L.Dropout(0.1)(y))(L.MultiHeadAttention(2, 8)(x, x)), 0, None),
     Row("input 10x16; add [ posembed ]", lambda L, x: L.Add()([x, position_embedding(__import__("keras"))(10)(x)]), 0, ((1,), (1,))),
     Row("input 10x16; posembed length=12", lambda L, x: position_embedding(__import__("keras"))(12)(x), 0, ((1,), (1,))),
+    Row("input 4x8x8x3; td [ conv 6 k3 relu; gap ]", lambda L: [L.TimeDistributed(L.Conv2D(6, 3, padding="same")), L.TimeDistributed(L.Activation("relu")), L.TimeDistributed(L.GlobalAveragePooling2D())], 4 * 8 * 8 * 6 * 27, None),
+    Row("input 5x7; td [ dense 3 ]", lambda L: [L.TimeDistributed(L.Dense(3))], 5 * 7 * 3, None),
     # resampling and shape
     Row("input 5x7x3; upsample", lambda L: [L.UpSampling2D()], 0, None),
     Row("input 5x7x3; upsample 2x3 bilinear", lambda L: [L.UpSampling2D((2, 3), interpolation="bilinear")], 0, None),
@@ -312,6 +314,8 @@ REFUSED = [
     ("input 10x16 as a; conv 4 k3 s2; mha 2 4 a causal", "3:1: error[E304]: mha: a causal mask needs as many query as value positions; got (None, 5, 4) and (None, 10, 16)"),
     ("input 10x16 as a; dense 4 as b; dense 4 as c; mha 2 4 a b c", "4:1: error[E202]: mha reads at most 2 named tensors, got 3: a, b, c"),
     ("input 10x16; mha 2 4 casual", "2:9: error[E202]: mha: unknown argument 'casual'"),
+    ("input 8x8x8x3; td [ add [ conv 3 k3 ] ]", "2:1: error[E319]: td: td wraps each layer inside in a TimeDistributed: a merge of 2 tensors (add) cannot be inside it"),
+    ("input 8; td [ dense 4 ]", "2:6: error[E302]: dense: time_distributed needs (batch, steps, ...) with something in each step; got (None, 8)"),
     ("input 20; posembed", "2:1: error[E302]: posembed: position_embedding needs a sequence (batch, steps, features); got (None, 20)"),
     ("input 10x16; posembed length=5", "2:1: error[E320]: posembed: position_embedding of length 5 has no position for each of the 10 steps of (None, 10, 16)"),
 ]

@@ -23,6 +23,7 @@ from netdsl.layers import (  # noqa: F401  (registration)
     scale,
     sequence,
     sequential,
+    timedist,
     transpose,
 )  # fmt: skip
 
@@ -31,6 +32,7 @@ for _model in (
     graph.Merge,
     graph.Block,
     sequential.Seq,
+    timedist.TimeDistributed,
     ir.Network,
 ):  # the models that hold layers (merges and blocks nest them)
     _model.model_rebuild(_types_namespace={"AnyLayer": AnyLayer}, force=True)

@@ -118,15 +118,20 @@ class StackGraph(GraphBase[Shape]):
         return ()
 
 
-class Seq(Layer):
-    """`seq [ layer; layer; ... ]`: the layers inside, one after another, as one Keras Sequential layer of the
-    model (`seq [ conv 96 k4 s4 valid; layernorm epsilon=1e-6 ]` is ConvNeXt's stem)."""
+class Bodied(Layer):
+    """A layer written with one body in brackets (`seq [ ... ]`, `td [ ... ]`), which lowering puts in `branches`."""
 
-    kind: Literal["seq"] = "seq"
     branches: tuple[tuple[AnyLayer, ...], ...] = ()  # noqa: F821  (completed in netdsl.layers); one, the body
 
     internal: ClassVar[frozenset[str]] = Layer.internal | {"branches"}
     takes_branches: ClassVar[bool] = True
+
+
+class Seq(Bodied):
+    """`seq [ layer; layer; ... ]`: the layers inside, one after another, as one Keras Sequential layer of the
+    model (`seq [ conv 96 k4 s4 valid; layernorm epsilon=1e-6 ]` is ConvNeXt's stem)."""
+
+    kind: Literal["seq"] = "seq"
     syntax: ClassVar[Syntax] = Syntax(example="seq [ layernorm epsilon=1e-6; conv 192 k2 s2 valid ]")
     summary: ClassVar[str] = "layers one after another as one Keras Sequential layer (ConvNeXt's stem)"
 
