@@ -138,23 +138,32 @@ def test_zoo_spec_equals_keras_applications_layer_by_layer(applications: Any, na
 BY_COUNTS = {
     "convnext_small": "ConvNeXtSmall",
     "convnext_base": "ConvNeXtBase",
+    "convnext_large": "ConvNeXtLarge",
+    "convnext_xlarge": "ConvNeXtXLarge",
     "efficientnetv2b1": "EfficientNetV2B1",
     "efficientnetv2b2": "EfficientNetV2B2",
     "efficientnetv2b3": "EfficientNetV2B3",
     "efficientnetv2s": "EfficientNetV2S",
+    "efficientnetv2m": "EfficientNetV2M",
+    "efficientnetv2l": "EfficientNetV2L",
     "nasnet_large": "NASNetLarge",
 }
 """Larger members of ConvNeXt's, EfficientNetV2's and NASNet's families, written with the lines of
-convnext_tiny.net, efficientnetv2b0.net and nasnet_mobile.net (ConvNeXt's differ only in widths and counts): compared with keras.applications row by
-row (class, shape, counts, wiring) and in total, not config by config (the configs of those lines are compared
-whole for the smallest; CI time)."""
+convnext_tiny.net, efficientnetv2b0.net and nasnet_mobile.net (ConvNeXt's differ only in widths and counts):
+compared with keras.applications row by row (class, shape, counts, wiring) and in total, not config by config
+(the configs of those lines are compared whole for the smallest; CI time). Each is built once, its rows kept and
+the model freed (ConvNeXtXLarge's 350 M weights take 1.4 GB)."""
 BY_COUNTS_TOTALS = {  # (total, trainable, non-trainable, layers)
     "convnext_small": (50_223_688, 50_223_688, 0, 261),
     "convnext_base": (88_591_464, 88_591_464, 0, 261),
+    "convnext_large": (197_767_336, 197_767_336, 0, 261),
+    "convnext_xlarge": (350_196_968, 350_196_968, 0, 261),
     "efficientnetv2b1": (8_212_124, 8_141_052, 71_072, 337),
     "efficientnetv2b2": (10_178_374, 10_096_086, 82_288, 352),
     "efficientnetv2b3": (14_467_622, 14_358_406, 109_216, 412),
     "efficientnetv2s": (21_612_360, 21_458_488, 153_872, 516),
+    "efficientnetv2m": (54_431_388, 54_139_356, 292_032, 743),
+    "efficientnetv2l": (119_027_848, 118_515_272, 512_576, 1031),
     "nasnet_large": (88_949_818, 88_753_150, 196_668, 1041),
 }
 
@@ -164,11 +173,14 @@ BY_COUNTS_TOTALS = {  # (total, trainable, non-trainable, layers)
 def test_larger_family_members_equal_keras_applications_row_by_row(name: str) -> None:
     keras = pytest.importorskip("keras")
     model = getattr(keras.applications, BY_COUNTS[name])(weights=None)
+    rows, count, output_shape = keras_layers(model), model.count_params(), tuple(model.output.shape)
+    del model  # ConvNeXtXLarge's weights are 1.4 GB: freed before the next model is built
+    keras.backend.clear_session()
     report = netdsl.analyze(netdsl.load(ZOO / f"{name}.net"))
-    assert wiring(report.layers) == wiring(keras_layers(model))
+    assert wiring(report.layers) == wiring(rows)
     totals = (report.total_params, report.trainable_params, report.non_trainable_params, len(report.layers))
-    assert totals == BY_COUNTS_TOTALS[name] and report.total_params == model.count_params()
-    assert report.output_shape == tuple(model.output.shape) and report.warnings == []
+    assert totals == BY_COUNTS_TOTALS[name] and report.total_params == count
+    assert report.output_shape == output_shape and report.warnings == []
 
 
 @pytest.mark.parametrize(
@@ -176,9 +188,11 @@ def test_larger_family_members_equal_keras_applications_row_by_row(name: str) ->
     [
         ("convnext_small", {"(192, 3), (384, 9), (768, 3)": "(192, 3), (384, 27), (768, 3)"}),
         ("convnext_base", {"(192, 3), (384, 9), (768, 3)": "(256, 3), (512, 27), (1024, 3)", " 96": " 128"}),
+        ("convnext_large", {"(192, 3), (384, 9), (768, 3)": "(384, 3), (768, 27), (1536, 3)", " 96": " 192"}),
+        ("convnext_xlarge", {"(192, 3), (384, 9), (768, 3)": "(512, 3), (1024, 27), (2048, 3)", " 96": " 256"}),
     ],
 )
-def test_convnext_small_and_base_differ_from_tiny_only_in_widths_and_counts(name: str, changed: dict) -> None:
+def test_larger_convnexts_differ_from_tiny_only_in_widths_and_counts(name: str, changed: dict) -> None:
     def body(spec: str) -> list[str]:
         return [line for line in (ZOO / f"{spec}.net").read_text().splitlines() if not line.startswith("#")]
 
