@@ -95,8 +95,11 @@ def applications():
     return get
 
 
-def analyze_with_configs(net: netdsl.Network) -> tuple[netdsl.Report, dict[str, dict]]:
-    """The report, and for each row the config of the Keras layer netdsl's compiler constructs for it."""
+def analyze_with_configs(net: netdsl.Network, called: bool = False) -> tuple[netdsl.Report, dict[str, dict]]:
+    """The report, and for each row the config of the Keras layer netdsl's compiler constructs for it. With
+    `called`, each layer is first called on inputs of its row's shapes, as keras.applications' layers have
+    been (a called Sequential's config records its InputLayer and build shapes; a called LayerNormalization's
+    axis is a list)."""
     import keras
 
     from netdsl.analysis import ShapeGraph
@@ -106,14 +109,21 @@ def analyze_with_configs(net: netdsl.Network) -> tuple[netdsl.Report, dict[str, 
 
     def recording(graph, op, *inputs, name=None):
         node = call(graph, op, *inputs, name=name)
-        if op.is_layer:  # not the operations around MobileNetV3's hard sigmoid (`x + 3.0`), which have no config
-            ops[node.name] = (op, len(node.shape) + 1)
+        if op.is_layer:  # not the operations (MobileNetV3's `x + 3.0`, ConvNeXt's `inputs + x`): no config
+            ops[node.name] = (op, len(node.shape) + 1, [tensor.shape for tensor in inputs])
         return node
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ShapeGraph, "call", recording)
         report = netdsl.analyze(net)
-    return report, {name: config(op.to_keras(keras, name), rank) for name, (op, rank) in ops.items()}
+    configs = {}
+    for name, (op, rank, shapes) in ops.items():
+        layer = op.to_keras(keras, name)
+        if called:
+            tensors = [keras.Input(shape) for shape in shapes]
+            layer(tensors if len(tensors) > 1 else tensors[0])
+        configs[name] = config(layer, rank)
+    return report, configs
 
 
 @pytest.mark.keras

@@ -20,7 +20,7 @@ import pytest
 
 import netdsl
 from netdsl.verify import keras_layers
-from tests.test_zoo import ZOO, config
+from tests.test_zoo import ZOO, analyze_with_configs, config
 from tests.test_zoo_mobile import wiring
 
 MODELS = {
@@ -69,35 +69,6 @@ def nameless(found: dict) -> dict:
     return {**found, "layers": inner}
 
 
-def analyze_with_called_configs(net: netdsl.Network) -> tuple[netdsl.Report, dict[str, dict]]:
-    """The report, and for each row the config of the Keras layer netdsl's compiler constructs for it, called
-    on inputs of its row's shapes, as keras.applications' layers have been (a called Sequential's config
-    records its InputLayer and build shapes; a called LayerNormalization's axis is a list)."""
-    import keras
-
-    from netdsl.analysis import ShapeGraph
-
-    ops = {}
-    call = ShapeGraph.call
-
-    def recording(graph, op, *inputs, name=None):
-        node = call(graph, op, *inputs, name=name)
-        if op.is_layer:  # not `inputs + x`, a Keras operation with no config
-            ops[node.name] = (op, len(node.shape) + 1, [node.shape for node in inputs])
-        return node
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ShapeGraph, "call", recording)
-        report = netdsl.analyze(net)
-    configs = {}
-    for name, (op, rank, shapes) in ops.items():
-        layer = op.to_keras(keras, name)
-        tensors = [keras.Input(shape) for shape in shapes]
-        layer(tensors if len(tensors) > 1 else tensors[0])
-        configs[name] = config(layer, rank)
-    return report, configs
-
-
 @pytest.fixture(scope="module")
 def applications() -> Any:
     """Each keras.applications model, built at most once for this module (and only when a test needs it)."""
@@ -116,7 +87,7 @@ def applications() -> Any:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_zoo_spec_equals_keras_applications_layer_by_layer(applications: Any, name: str) -> None:
     model = applications(name)
-    report, configs = analyze_with_called_configs(netdsl.load(ZOO / f"{name}.net"))
+    report, configs = analyze_with_configs(netdsl.load(ZOO / f"{name}.net"), called=True)
     ours, theirs = wiring(report.layers), wiring(keras_layers(model))
     assert len(ours) == len(theirs) == LAYERS[name]
     for index, (a, b) in enumerate(zip(ours, theirs)):
